@@ -1,0 +1,3 @@
+from hotelbot.cli.main import main
+
+raise SystemExit(main())

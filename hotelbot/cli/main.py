@@ -1,0 +1,118 @@
+"""The ``hotelbot`` command: serve, init, tenants, users.
+
+Output is for hotel IT staff, in pt-BR by default (``HOTELBOT_LANGUAGE=en`` for
+English). Commands that create things accept ``--json`` so scripts can read
+ids and keys. Exit codes: 0 success, 1 the command failed, 2 invalid usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import Any
+
+from hotelbot import __version__
+from hotelbot.cli import tenants, users
+from hotelbot.cli.common import CommandError, configure_logging, say, settings_from
+from hotelbot.errors import AppError, error_body
+from hotelbot.i18n import current_language, translate
+from hotelbot.settings import SETTINGS, SettingsError
+
+logger = logging.getLogger(__name__)
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="data directory (default: HOTELBOT_DATA_DIR or ./hotelbot-data)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hotelbot", description="WhatsApp service hub for hotel groups.")
+    parser.add_argument("--version", action="version", version=f"hotelbot {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API, Socket.IO and the job queue")
+    _add_data_dir(serve)
+    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default 8000)")
+    serve.add_argument("--demo", action="store_true", help="create a demo tenant and user when there is no tenant")
+    serve.set_defaults(handler=run_serve)
+
+    init = commands.add_parser("init", help="create the data directory, its secrets and database")
+    _add_data_dir(init)
+    init.add_argument("--demo", action="store_true", help="also create a demo tenant and user")
+    init.set_defaults(handler=run_init)
+
+    settings = commands.add_parser("settings", help="list every setting with its default and help")
+    settings.set_defaults(handler=run_settings)
+
+    tenants.add_commands(commands, _add_data_dir)
+    users.add_commands(commands, _add_data_dir)
+    return parser
+
+
+def run_settings(args: argparse.Namespace) -> int:
+    for setting in SETTINGS:
+        print(f"HOTELBOT_{setting.name.upper():<24} {str(setting.default):<28} {setting.unit}: {setting.help}")
+    return 0
+
+
+def run_init(args: argparse.Namespace) -> int:
+    from hotelbot.cli.demo import ensure_demo
+    from hotelbot.cli.common import open_database
+
+    settings = settings_from(args)
+
+    async def initialize() -> None:
+        async with open_database(settings) as (db, data_dir):
+            if args.demo:
+                await ensure_demo(db, data_dir, settings)
+
+    asyncio.run(initialize())
+    say("Data directory ready: {path}", path=settings.data_path)
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from hotelbot.cli.common import open_database
+    from hotelbot.cli.demo import ensure_demo
+    from hotelbot.server import run_server
+
+    settings = settings_from(args, host=args.host, port=args.port, demo=True if args.demo else None)
+    if settings.demo:
+        async def prepare() -> None:
+            async with open_database(settings) as (db, data_dir):
+                await ensure_demo(db, data_dir, settings)
+
+        asyncio.run(prepare())
+    asyncio.run(run_server(settings))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from(args)
+    except SettingsError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+
+    try:
+        return args.handler(args)
+    except CommandError as error:
+        print(translate(str(error), **error.params), file=sys.stderr)
+        return 1
+    except AppError as error:
+        body: dict[str, Any] = error_body(error, current_language.get())
+        print(body["error"], file=sys.stderr)
+        for detail in body.get("details", []):
+            print(f"  {detail.get('field')}: {detail.get('message')}", file=sys.stderr)
+        return 1
+    except SettingsError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,106 @@
+"""The data directory: SQLite files, media, cache and generated secrets.
+
+Layout::
+
+    <data dir>/
+      hotelbot.db       application database
+      queue.db          Huey's queue (its own file, its own transactions)
+      cache.db          file-backed cache
+      media/<tenant>/   stored media files
+      secrets.json      generated keys, mode 0600
+      run/              the one-file executable's unpack directory
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import logging
+import os
+import secrets
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+SECRETS_FILE = "secrets.json"
+MASTER_KEY_ENV = "HOTELBOT_MASTER_KEY"
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSecrets:
+    jwt_secret: str
+    master_key: bytes
+    old_master_keys: tuple[bytes, ...]
+    media_key: bytes
+
+    def __repr__(self) -> str:
+        return "DataSecrets(<hidden>)"
+
+
+@dataclasses.dataclass(frozen=True)
+class DataDir:
+    root: Path
+
+    @property
+    def database(self) -> Path:
+        return self.root / "hotelbot.db"
+
+    @property
+    def queue(self) -> Path:
+        return self.root / "queue.db"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache.db"
+
+    @property
+    def media(self) -> Path:
+        return self.root / "media"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.root / SECRETS_FILE
+
+    def exists(self) -> bool:
+        return self.secrets_file.is_file() and self.database.is_file()
+
+    def create(self) -> None:
+        """Create the directories and, when missing, the secrets file (mode 0600)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+        self.media.mkdir(exist_ok=True)
+        if self.secrets_file.exists():
+            return
+
+        content = {
+            "jwtSecret": secrets.token_urlsafe(48),
+            "masterKey": base64.b64encode(secrets.token_bytes(32)).decode(),
+            "oldMasterKeys": [],
+            "mediaKey": base64.b64encode(secrets.token_bytes(32)).decode(),
+        }
+        descriptor = os.open(self.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(content, handle, indent=2)
+        logger.info("Secrets generated in %s", self.secrets_file)
+
+    def load_secrets(self) -> DataSecrets:
+        """Read the secrets file; HOTELBOT_MASTER_KEY (base64) overrides its master key."""
+        content = json.loads(self.secrets_file.read_text())
+        master = os.environ.get(MASTER_KEY_ENV) or content["masterKey"]
+        return DataSecrets(
+            jwt_secret=content["jwtSecret"],
+            master_key=base64.b64decode(master),
+            old_master_keys=tuple(base64.b64decode(key) for key in content.get("oldMasterKeys", [])),
+            media_key=base64.b64decode(content["mediaKey"]),
+        )
+
+    def write_master_keys(self, new_key: bytes, old_keys: list[bytes]) -> None:
+        content = json.loads(self.secrets_file.read_text())
+        content["masterKey"] = base64.b64encode(new_key).decode()
+        content["oldMasterKeys"] = [base64.b64encode(key).decode() for key in old_keys]
+        temporary = self.secrets_file.with_suffix(".tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(content, handle, indent=2)
+        os.replace(temporary, self.secrets_file)

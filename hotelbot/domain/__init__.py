@@ -1,0 +1,1 @@
+"""Domain rules of hotelbot, free of HTTP and of SQL."""

@@ -1,0 +1,81 @@
+"""The kinds of job hotelbot runs, and the start-up pass that queues unfinished work again."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from hotelbot.jobs.queue import JobKind
+from hotelbot.services.forwarding import forward_exhausted, forward_message
+from hotelbot.services.inbound import process_inbox
+from hotelbot.services.media import download_media, release_forward
+from hotelbot.storage import inbox as inbox_store
+from hotelbot.storage import messages as message_store
+from hotelbot.storage.database import fetch_all
+
+logger = logging.getLogger(__name__)
+
+JOB_TIMEOUT = 30.0
+
+
+def register_job_kinds(runtime: Any) -> None:
+    settings = runtime.settings
+
+    async def run_inbox(payload: dict[str, Any]) -> None:
+        await process_inbox(runtime, payload["inboxId"])
+
+    async def inbox_exhausted(payload: dict[str, Any], error: str, attempts: int) -> None:
+        async with runtime.db.write() as connection:
+            await inbox_store.record_inbox_failure(connection, payload["inboxId"], error)
+            await inbox_store.mark_inbox_processed(connection, payload["inboxId"])
+            await inbox_store.insert_dead_letter(
+                connection, kind="inbound", tenant_id=None, reference_id=str(payload["inboxId"]),
+                payload=payload, error=error, attempts=attempts,
+            )
+
+    async def run_forward(payload: dict[str, Any]) -> None:
+        await forward_message(runtime, payload)
+
+    async def forward_dead(payload: dict[str, Any], error: str, attempts: int) -> None:
+        await forward_exhausted(runtime, payload, error, attempts)
+
+    async def run_download(payload: dict[str, Any]) -> None:
+        await download_media(runtime, payload)
+
+    async def download_dead(payload: dict[str, Any], error: str, attempts: int) -> None:
+        await release_forward(runtime, payload["tenantId"], payload["messageId"])
+
+    runtime.jobs.register(JobKind(
+        "inbound", run_inbox, settings.inbound_attempts, JOB_TIMEOUT, inbox_exhausted,
+        describe=lambda payload: f"inbox {payload['inboxId']}",
+    ))
+    runtime.jobs.register(JobKind(
+        "forward", run_forward, settings.forward_attempts, settings.forward_timeout + 5, forward_dead,
+        describe=lambda payload: f"tenant {payload['tenantId']} message {payload['messageId']}",
+    ))
+    runtime.jobs.register(JobKind(
+        "media_download", run_download, 3, 300.0, download_dead, media=True,
+        describe=lambda payload: f"tenant {payload['tenantId']} message {payload['messageId']}",
+    ))
+
+
+async def requeue_unfinished(runtime: Any) -> None:
+    """Queue again every stored webhook not yet processed and every forward not yet delivered."""
+    async with runtime.db.read() as connection:
+        inbox_ids = await inbox_store.select_unprocessed_inbox_ids(connection)
+        forwards = await message_store.select_pending_forwards(connection)
+        downloads = await fetch_all(
+            connection, "SELECT id, tenant_id FROM messages WHERE forward_state = 'WAITING_MEDIA'"
+        )
+
+    for inbox_id in inbox_ids:
+        await runtime.jobs.enqueue_async("inbound", {"inboxId": inbox_id})
+    for row in forwards:
+        await runtime.jobs.enqueue_async("forward", {"tenantId": row["tenant_id"], "messageId": row["id"]})
+    for row in downloads:
+        await runtime.jobs.enqueue_async("media_download", {"tenantId": row["tenant_id"], "messageId": row["id"]})
+    if inbox_ids or forwards or downloads:
+        logger.info(
+            "Queued unfinished work again: %d webhook(s), %d forward(s), %d download(s)",
+            len(inbox_ids), len(forwards), len(downloads),
+        )

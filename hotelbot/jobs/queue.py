@@ -1,0 +1,247 @@
+"""The job queue: Huey with SQLite storage, consumed by threads of the server process.
+
+Huey runs the jobs; hotelbot's own tables (the inbox, messages' forward
+state, outbound messages still PENDING) are the durable record of what is
+unfinished, because a Huey task taken by a worker that dies is gone. At start
+the Huey queue is emptied and every unfinished item is queued again from
+those tables.
+
+Each job is a coroutine run on the server's event loop, so jobs share the
+database writer, the HTTP clients and the Socket.IO server with the API. The
+Huey worker thread waits for the coroutine with a time limit, because Huey does
+not enforce ``timeout`` for thread workers.
+
+Attempts are counted here, not by Huey: a failed attempt is scheduled again
+after ``retry_delay * 2 ** (attempt - 1)`` seconds with ±25 % jitter, capped
+at ``retry_delay_max``; after the last attempt the job's ``on_exhausted`` hook
+runs (a dead letter, an escalation) and nothing is retried further.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import logging
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from huey import SqliteHuey
+from huey.consumer import Consumer
+from huey.storage import SqliteStorage
+
+logger = logging.getLogger(__name__)
+
+WAIT_SECONDS = 1.0
+
+
+class WakingSqliteStorage(SqliteStorage):
+    """SQLite storage whose ``dequeue`` blocks until a task is queued in this process.
+
+    Huey's workers otherwise poll with a growing delay (seconds after idling),
+    which would hold a guest's message back. Enqueues from the same process wake
+    a waiting worker at once; the wait is bounded so stop requests are seen.
+    """
+
+    blocking = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._condition = threading.Condition()
+        self._generation = 0
+        super().__init__(*args, **kwargs)
+
+    def enqueue(self, data: bytes, priority: float | None = None) -> None:
+        super().enqueue(data, priority)
+        with self._condition:
+            self._generation += 1
+            self._condition.notify()
+
+    def dequeue(self) -> bytes | None:
+        with self._condition:
+            seen = self._generation
+        data = super().dequeue()
+        if data is not None:
+            return data
+        with self._condition:
+            if self._generation == seen:
+                self._condition.wait(WAIT_SECONDS)
+        return super().dequeue()
+
+    def wake_all(self) -> None:
+        with self._condition:
+            self._generation += 1
+            self._condition.notify_all()
+
+
+class WakingHuey(SqliteHuey):
+    storage_class = WakingSqliteStorage
+
+
+class InProcessConsumer(Consumer):
+    """A consumer that leaves signal handling to the server that owns the process."""
+
+    def _set_signal_handlers(self) -> None:
+        pass
+
+
+JobHandler = Callable[[dict[str, Any]], Awaitable[None]]
+ExhaustedHandler = Callable[[dict[str, Any], str, int], Awaitable[None]]
+
+
+@dataclasses.dataclass(frozen=True)
+class JobKind:
+    """One kind of job: its handler, its attempts and what happens when they are spent."""
+
+    name: str
+    handler: JobHandler
+    attempts: int
+    timeout: float
+    on_exhausted: ExhaustedHandler | None = None
+    media: bool = False
+    describe: Callable[[dict[str, Any]], str] = lambda payload: ""
+
+
+class JobFailed(Exception):
+    """A job attempt failed in an expected way; the message is logged without a traceback."""
+
+
+class JobQueue:
+    """Queues jobs and runs them on Huey worker threads that hand them to the event loop."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        workers: int,
+        media_workers: int,
+        retry_delay: float,
+        retry_delay_max: float,
+        shutdown_timeout: float,
+    ) -> None:
+        self._retry_delay = retry_delay
+        self._retry_delay_max = retry_delay_max
+        self._shutdown_timeout = shutdown_timeout
+        self._workers = workers
+        self._media_workers = media_workers
+        self._kinds: dict[str, JobKind] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._consumers: list[InProcessConsumer] = []
+
+        self.huey = WakingHuey("hotelbot", filename=str(path), results=False, utc=True)
+        self.media_huey = WakingHuey("hotelbot-media", filename=str(path), results=False, utc=True)
+        self._run = self.huey.task(name="run_job")(self._execute)
+        self._run_media = self.media_huey.task(name="run_media_job")(self._execute)
+
+    def register(self, kind: JobKind) -> None:
+        self._kinds[kind.name] = kind
+
+    # -- queueing ---------------------------------------------------------
+
+    def enqueue(self, name: str, payload: dict[str, Any], *, attempt: int = 1, delay: float | None = None, priority: int = 0) -> None:
+        """Queue job ``name``; safe to call from any thread. Blocks on a small SQLite write."""
+        kind = self._kinds[name]
+        task = self._run_media if kind.media else self._run
+        if delay:
+            task.schedule(args=(name, payload, attempt), delay=delay, priority=priority)
+        else:
+            task(name, payload, attempt, priority=priority)
+
+    async def enqueue_async(self, name: str, payload: dict[str, Any], *, priority: int = 0) -> None:
+        """Queue job ``name`` from the event loop without blocking it."""
+        await asyncio.to_thread(self.enqueue, name, payload, priority=priority)
+
+    def backoff_delay(self, attempt: int) -> float:
+        base = min(self._retry_delay * 2 ** (attempt - 1), self._retry_delay_max)
+        return base * random.uniform(0.75, 1.25)
+
+    # -- running ----------------------------------------------------------
+
+    def _execute(self, name: str, payload: dict[str, Any], attempt: int) -> None:
+        kind = self._kinds.get(name)
+        if kind is None:
+            logger.error("Job of unknown kind %s dropped into dead letters", name)
+            return
+        assert self._loop is not None, "job queue is not started"
+
+        label = kind.describe(payload)
+        started = time.monotonic()
+        logger.debug("Job %s started (%s, attempt %d/%d)", name, label, attempt, kind.attempts)
+        future = asyncio.run_coroutine_threadsafe(kind.handler(payload), self._loop)
+        try:
+            future.result(timeout=kind.timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            self._attempt_failed(kind, payload, attempt, f"timed out after {kind.timeout:.0f} s", label)
+        except JobFailed as exc:
+            self._attempt_failed(kind, payload, attempt, str(exc), label)
+        except Exception as exc:
+            logger.exception("Job %s crashed (%s, attempt %d/%d)", name, label, attempt, kind.attempts)
+            self._attempt_failed(kind, payload, attempt, f"{type(exc).__name__}: {exc}", label, logged=True)
+        else:
+            logger.info("Job %s done in %.3f s (%s, attempt %d)", name, time.monotonic() - started, label, attempt)
+
+    def _attempt_failed(
+        self, kind: JobKind, payload: dict[str, Any], attempt: int, error: str, label: str, logged: bool = False
+    ) -> None:
+        if attempt < kind.attempts:
+            delay = self.backoff_delay(attempt)
+            if not logged:
+                logger.warning(
+                    "Job %s failed (%s, attempt %d/%d): %s; retrying in %.1f s",
+                    kind.name, label, attempt, kind.attempts, error, delay,
+                )
+            else:
+                logger.warning("Job %s retrying in %.1f s (%s)", kind.name, delay, label)
+            self.enqueue(kind.name, payload, attempt=attempt + 1, delay=delay)
+            return
+
+        logger.error(
+            "Job %s gave up after %d attempt(s) (%s): %s", kind.name, attempt, label, error
+        )
+        if kind.on_exhausted is None or self._loop is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(kind.on_exhausted(payload, error, attempt), self._loop)
+        try:
+            future.result(timeout=kind.timeout)
+        except Exception:
+            logger.exception("Handling the exhausted job %s failed (%s)", kind.name, label)
+
+    # -- lifecycle --------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Empty Huey's queue and start the worker threads; unfinished work is queued by the caller."""
+        self._loop = loop
+        self.huey.flush()
+        self.media_huey.flush()
+        for huey, workers in ((self.huey, self._workers), (self.media_huey, self._media_workers)):
+            consumer = InProcessConsumer(
+                huey, workers=workers, periodic=False, worker_type="thread", check_worker_health=False,
+                scheduler_interval=1, shutdown_timeout=self._shutdown_timeout,
+            )
+            consumer.start()
+            self._consumers.append(consumer)
+        logger.info("Job queue started: %d worker(s), %d media worker(s)", self._workers, self._media_workers)
+
+    def stop(self) -> None:
+        """Stop taking jobs and wait for running ones (up to the shutdown timeout).
+
+        Call from a thread, never from the event loop: a running job may be
+        waiting for the loop, and blocking the loop here would deadlock.
+        """
+        for consumer in self._consumers:
+            consumer.stop_flag.set()
+        for huey in (self.huey, self.media_huey):
+            huey.storage.wake_all()
+        for consumer in self._consumers:
+            consumer.stop(graceful=True)
+        self._consumers.clear()
+        for huey in (self.huey, self.media_huey):
+            huey.storage.close()
+        logger.info("Job queue stopped")
+
+    def pending_count(self) -> int:
+        return self.huey.pending_count() + self.media_huey.pending_count() + self.huey.scheduled_count() + self.media_huey.scheduled_count()

@@ -1,0 +1,153 @@
+"""The Socket.IO server: authenticated connections, rooms and hotelbot's events.
+
+A client sends its access token in the handshake (``auth: {token}``) or as the
+``?token=`` query parameter. On connect a socket joins ``tenant:{tenantId}``,
+``user:{userId}`` and ``tenant:{tenantId}:unit:{slug}`` for a user with a unit,
+or ``tenant:{tenantId}:unit:*`` for a user who works for every unit. A refused
+connection carries ``{message, code}``, which the JavaScript client shows in
+``connect_error``.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+
+from hotelbot.errors import AppError, error_body
+from hotelbot.i18n import DEFAULT_LANGUAGE
+
+logger = logging.getLogger(__name__)
+
+# Returns the principal ({id, tenant_id, role, hotel_unit, language}) for a token, or raises AppError.
+Authenticator = Callable[[str], Awaitable[dict[str, Any]]]
+# Whether a conversation id belongs to a tenant.
+ConversationCheck = Callable[[str, str], Awaitable[bool]]
+
+
+def tenant_room(tenant_id: str) -> str:
+    return f"tenant:{tenant_id}"
+
+
+def user_room(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def unit_room(tenant_id: str, slug: str | None) -> str:
+    return f"tenant:{tenant_id}:unit:{slug or '*'}"
+
+
+def conversation_room(conversation_id: str) -> str:
+    return f"conversation:{conversation_id}"
+
+
+def _token_from(environ: dict, auth: Any) -> str | None:
+    if isinstance(auth, dict) and isinstance(auth.get("token"), str):
+        return auth["token"]
+    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+    tokens = query.get("token")
+    return tokens[0] if tokens else None
+
+
+class RealtimeServer:
+    """Wraps python-socketio's AsyncServer with hotelbot's authentication and rooms."""
+
+    def __init__(self, cors_origins: list[str] | str | None) -> None:
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            cors_allowed_origins=cors_origins if cors_origins else [],
+            logger=False,
+            engineio_logger=False,
+        )
+        self._authenticate: Authenticator | None = None
+        self._conversation_exists: ConversationCheck | None = None
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("join:conversation", self._on_join)
+        self.sio.on("leave:conversation", self._on_leave)
+
+    def bind(self, authenticate: Authenticator, conversation_exists: ConversationCheck) -> None:
+        self._authenticate = authenticate
+        self._conversation_exists = conversation_exists
+
+    def asgi_app(self, other_app: Any) -> socketio.ASGIApp:
+        return socketio.ASGIApp(self.sio, other_asgi_app=other_app, socketio_path="socket.io")
+
+    async def _on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
+        token = _token_from(environ, auth)
+        try:
+            if not token:
+                raise AppError("Authentication required.", code="UNAUTHORIZED")
+            assert self._authenticate is not None
+            principal = await self._authenticate(token)
+        except AppError as error:
+            body = error_body(error, DEFAULT_LANGUAGE)
+            logger.info("Socket connection refused: %s", error.code)
+            raise socketio.exceptions.ConnectionRefusedError({"message": body["error"], "code": body["code"]})
+
+        await self.sio.save_session(sid, principal)
+        await self.sio.enter_room(sid, tenant_room(principal["tenant_id"]))
+        await self.sio.enter_room(sid, user_room(principal["id"]))
+        await self.sio.enter_room(sid, unit_room(principal["tenant_id"], principal["hotel_unit"]))
+        logger.info("Socket connected: sid=%s user=%s tenant=%s", sid, principal["id"], principal["tenant_id"])
+
+    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        logger.info("Socket disconnected: sid=%s reason=%s", sid, reason)
+
+    async def _conversation_id(self, sid: str, data: Any) -> tuple[dict, str] | dict:
+        session = await self.sio.get_session(sid)
+        conversation_id = data.get("conversationId") if isinstance(data, dict) else None
+        if not isinstance(conversation_id, str) or not conversation_id or len(conversation_id) > 64:
+            error = AppError("Invalid request.", code="VALIDATION_ERROR")
+            return {"ok": False, **error_body(error, session.get("language"))}
+        return session, conversation_id
+
+    async def _on_join(self, sid: str, data: Any = None) -> dict:
+        checked = await self._conversation_id(sid, data)
+        if isinstance(checked, dict):
+            return checked
+        session, conversation_id = checked
+
+        assert self._conversation_exists is not None
+        if not await self._conversation_exists(session["tenant_id"], conversation_id):
+            error = AppError("Conversation not found.", code="NOT_FOUND")
+            return {"ok": False, **error_body(error, session.get("language"))}
+
+        await self.sio.enter_room(sid, conversation_room(conversation_id))
+        return {"ok": True}
+
+    async def _on_leave(self, sid: str, data: Any = None) -> dict:
+        checked = await self._conversation_id(sid, data)
+        if isinstance(checked, dict):
+            return checked
+        _, conversation_id = checked
+        await self.sio.leave_room(sid, conversation_room(conversation_id))
+        return {"ok": True}
+
+    async def emit(self, event: str, payload: dict[str, Any], rooms: list[str]) -> None:
+        """Send ``event`` to every socket in any of ``rooms``, once per socket."""
+        await self.sio.emit(event, payload, to=rooms)
+
+    async def disconnect_user(self, user_id: str) -> None:
+        """Close every socket of a user (after deactivation or a role change)."""
+        sids = [sid for sid, _ in self.sio.manager.get_participants("/", user_room(user_id))]
+        for sid in sids:
+            await self.sio.disconnect(sid)
+        if sids:
+            logger.info("Closed %d socket(s) of user %s", len(sids), user_id)
+
+    def connected_count(self) -> int:
+        return len(self.sio.manager.rooms.get("/", {}).get(None, {}))
+
+    async def close_all(self) -> None:
+        """Close every socket without waiting on clients, so shutdown is not held up."""
+        for eio_sid in list(self.sio.eio.sockets):
+            socket = self.sio.eio.sockets.get(eio_sid)
+            if socket is not None:
+                try:
+                    await socket.close(wait=False, abort=True)
+                except Exception:
+                    logger.debug("Closing socket %s failed", eio_sid, exc_info=True)

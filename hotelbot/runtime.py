@@ -1,0 +1,109 @@
+"""The resources one hotelbot process shares: database, tenants, clients, sockets, jobs.
+
+The web app, the Socket.IO server and the queue's jobs all reach them through
+one :class:`Runtime`, opened before the server takes requests and closed after
+it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import httpx
+
+from hotelbot.datadir import DataDir
+from hotelbot.jobs.queue import JobQueue
+from hotelbot.media_links import MediaLinks
+from hotelbot.passwords import set_dummy_cost
+from hotelbot.realtime.sockets import RealtimeServer
+from hotelbot.secretbox import SecretBox
+from hotelbot.settings import Settings
+from hotelbot.storage.database import Database
+from hotelbot.storage.migrations import migrate
+from hotelbot.tenancy import TenantDirectory
+from hotelbot.tokens import TokenIssuer
+
+logger = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.data_dir = DataDir(settings.data_path)
+        self.data_dir.create()
+        secrets = self.data_dir.load_secrets()
+
+        self.box = SecretBox(secrets.master_key, secrets.old_master_keys)
+        self.tokens = TokenIssuer(
+            secrets.jwt_secret, settings.access_token_ttl, settings.refresh_token_ttl, settings.jwt_leeway
+        )
+        self.media_links = MediaLinks(secrets.media_key, settings.media_url_ttl, settings.base_url)
+        self.db = Database(self.data_dir.database, settings.db_synchronous)
+        self.tenants = TenantDirectory(self.db, self.box)
+        origins = [settings.frontend_origin] if settings.frontend_origin else None
+        self.realtime = RealtimeServer(origins)
+        self.jobs = JobQueue(
+            self.data_dir.queue,
+            workers=settings.workers,
+            media_workers=settings.media_workers,
+            retry_delay=settings.retry_delay,
+            retry_delay_max=settings.retry_delay_max,
+            shutdown_timeout=settings.shutdown_timeout,
+        )
+        self.graph_http: httpx.AsyncClient | None = None
+        self.n8n_http: httpx.AsyncClient | None = None
+        self._background: set[asyncio.Task] = set()
+
+    async def open(self) -> None:
+        """Migrate and open the database, open HTTP clients, start the job queue."""
+        applied = await asyncio.to_thread(migrate, self.data_dir.database, self.settings.db_synchronous)
+        if applied:
+            logger.info("Applied %d migration(s)", len(applied))
+        await self.db.open()
+        await self.tenants.refresh(force=True)
+        set_dummy_cost(self.settings.bcrypt_rounds)
+
+        self.graph_http = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.settings.graph_timeout, connect=5.0),
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        )
+        self.n8n_http = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.settings.forward_timeout, connect=min(5.0, self.settings.forward_timeout)),
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        )
+
+        from hotelbot.jobs.kinds import register_job_kinds, requeue_unfinished
+
+        register_job_kinds(self)
+        self.jobs.start(asyncio.get_running_loop())
+        await requeue_unfinished(self)
+
+    async def close(self) -> None:
+        """Stop the job queue (from a thread), close sockets, clients and the database."""
+        await asyncio.to_thread(self.jobs.stop)
+        await self.realtime.close_all()
+        for task in list(self._background):
+            task.cancel()
+        for client in (self.graph_http, self.n8n_http):
+            if client is not None:
+                await client.aclose()
+        await self.db.close()
+
+    def spawn(self, coroutine: Any, name: str) -> None:
+        """Run ``coroutine`` in the background, keeping a reference and logging its failure."""
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
+        self._background.add(task)
+
+        def _done(finished: asyncio.Task) -> None:
+            self._background.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                logger.error("Background task %s failed", name, exc_info=finished.exception())
+
+        task.add_done_callback(_done)
+
+    async def drain_background(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*self._background, return_exceptions=True)

@@ -1,0 +1,55 @@
+"""Running the service: Hypercorn serving the ASGI app, stopped by SIGINT or SIGTERM.
+
+On a stop signal Hypercorn stops accepting connections and finishes the
+requests in flight (up to ``shutdown_timeout``); then the app's after-serving
+hook stops the job queue, letting running jobs finish, closes sockets, HTTP
+clients and the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from hotelbot import __version__
+from hotelbot.settings import Settings
+from hotelbot.web.app import create_app
+
+logger = logging.getLogger(__name__)
+
+
+def hypercorn_config(settings: Settings) -> Config:
+    config = Config()
+    host = settings.host
+    config.bind = [f"[{host}]:{settings.port}" if ":" in host else f"{host}:{settings.port}"]
+    config.graceful_timeout = settings.shutdown_timeout
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.keep_alive_timeout = 75
+    config.include_server_header = False
+    return config
+
+
+async def run_server(settings: Settings) -> None:
+    """Serve until SIGINT or SIGTERM, then stop cleanly."""
+    asgi_app, _, _ = create_app(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def request_stop(signum: int) -> None:
+        if not stop.is_set():
+            logger.info("Received %s; stopping", signal.Signals(signum).name)
+            stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, request_stop, signum)
+
+    logger.info(
+        "hotelbot %s starting on %s:%s (data directory %s)", __version__, settings.host, settings.port, settings.data_path
+    )
+    await serve(asgi_app, hypercorn_config(settings), shutdown_trigger=stop.wait)
+    logger.info("hotelbot stopped")

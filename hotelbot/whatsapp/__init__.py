@@ -1,0 +1,1 @@
+"""Meta's WhatsApp Cloud API: webhook signatures and the Graph API client."""
