@@ -25,6 +25,7 @@ from hotelbot.storage.database import Database
 from hotelbot.storage.migrations import migrate
 from hotelbot.tenancy import TenantDirectory
 from hotelbot.tokens import TokenIssuer
+from hotelbot.whatsapp.graph import GraphClient
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Runtime:
         )
         self.graph_http: httpx.AsyncClient | None = None
         self.n8n_http: httpx.AsyncClient | None = None
+        self.graph: GraphClient | None = None
         self._background: set[asyncio.Task] = set()
 
     async def open(self) -> None:
@@ -70,6 +72,7 @@ class Runtime:
             timeout=httpx.Timeout(self.settings.graph_timeout, connect=5.0),
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
         )
+        self.graph = GraphClient(self.graph_http, self.settings.graph_api_base, self.settings.graph_api_version)
         self.n8n_http = httpx.AsyncClient(
             timeout=httpx.Timeout(self.settings.forward_timeout, connect=min(5.0, self.settings.forward_timeout)),
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
