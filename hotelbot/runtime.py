@@ -59,6 +59,10 @@ class Runtime:
         self.graph: GraphClient | None = None
         self._background: set[asyncio.Task] = set()
 
+        from hotelbot.services.outbound import ConversationLocks
+
+        self.outbound_locks = ConversationLocks()
+
     async def open(self) -> None:
         """Migrate and open the database, open HTTP clients, start the job queue."""
         applied = await asyncio.to_thread(migrate, self.data_dir.database, self.settings.db_synchronous)

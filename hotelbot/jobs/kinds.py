@@ -9,6 +9,7 @@ from hotelbot.jobs.queue import JobKind
 from hotelbot.services.forwarding import forward_exhausted, forward_message
 from hotelbot.services.inbound import process_inbox
 from hotelbot.services.media import download_media, release_forward
+from hotelbot.services.outbound import send_pending
 from hotelbot.storage import inbox as inbox_store
 from hotelbot.storage import messages as message_store
 from hotelbot.storage.database import fetch_all
@@ -45,6 +46,23 @@ def register_job_kinds(runtime: Any) -> None:
     async def download_dead(payload: dict[str, Any], error: str, attempts: int) -> None:
         await release_forward(runtime, payload["tenantId"], payload["messageId"])
 
+    async def run_outbound(payload: dict[str, Any]) -> None:
+        await send_pending(runtime, payload)
+
+    async def outbound_dead(payload: dict[str, Any], error: str, attempts: int) -> None:
+        async with runtime.db.write() as connection:
+            await inbox_store.insert_dead_letter(
+                connection, kind="outbound", tenant_id=payload["tenantId"], reference_id=payload["conversationId"],
+                payload=payload, error=error, attempts=attempts,
+            )
+
+    # Enough attempts to keep trying for the whole retry window at the longest delay.
+    outbound_attempts = int(settings.outbound_retry_window / settings.retry_delay_max) + 10
+
+    runtime.jobs.register(JobKind(
+        "outbound", run_outbound, outbound_attempts, JOB_TIMEOUT * 4, outbound_dead,
+        describe=lambda payload: f"tenant {payload['tenantId']} conversation {payload['conversationId']}",
+    ))
     runtime.jobs.register(JobKind(
         "inbound", run_inbox, settings.inbound_attempts, JOB_TIMEOUT, inbox_exhausted,
         describe=lambda payload: f"inbox {payload['inboxId']}",
@@ -67,6 +85,10 @@ async def requeue_unfinished(runtime: Any) -> None:
         downloads = await fetch_all(
             connection, "SELECT id, tenant_id FROM messages WHERE forward_state = 'WAITING_MEDIA'"
         )
+        outbound = await fetch_all(
+            connection,
+            "SELECT DISTINCT tenant_id, conversation_id FROM messages WHERE direction = 'OUTBOUND' AND status = 'PENDING'",
+        )
 
     for inbox_id in inbox_ids:
         await runtime.jobs.enqueue_async("inbound", {"inboxId": inbox_id})
@@ -74,8 +96,10 @@ async def requeue_unfinished(runtime: Any) -> None:
         await runtime.jobs.enqueue_async("forward", {"tenantId": row["tenant_id"], "messageId": row["id"]})
     for row in downloads:
         await runtime.jobs.enqueue_async("media_download", {"tenantId": row["tenant_id"], "messageId": row["id"]})
-    if inbox_ids or forwards or downloads:
+    for row in outbound:
+        await runtime.jobs.enqueue_async("outbound", {"tenantId": row["tenant_id"], "conversationId": row["conversation_id"]})
+    if inbox_ids or forwards or downloads or outbound:
         logger.info(
-            "Queued unfinished work again: %d webhook(s), %d forward(s), %d download(s)",
-            len(inbox_ids), len(forwards), len(downloads),
+            "Queued unfinished work again: %d webhook(s), %d forward(s), %d download(s), %d conversation(s) with unsent replies",
+            len(inbox_ids), len(forwards), len(downloads), len(outbound),
         )

@@ -131,6 +131,7 @@ CREATE TABLE messages (
 CREATE UNIQUE INDEX messages_wamid ON messages (tenant_id, whatsapp_msg_id) WHERE whatsapp_msg_id IS NOT NULL;
 CREATE INDEX messages_conversation ON messages (conversation_id, created_at DESC, id DESC);
 CREATE INDEX messages_forward_pending ON messages (forward_state) WHERE forward_state IN ('PENDING', 'WAITING_MEDIA');
+CREATE INDEX messages_outbound_pending ON messages (conversation_id, created_at) WHERE direction = 'OUTBOUND' AND status = 'PENDING';
 CREATE UNIQUE INDEX messages_client_id ON messages (tenant_id, created_by, client_message_id) WHERE client_message_id IS NOT NULL;
 
 -- Statuses that arrived before the message they describe was stored.

@@ -1,0 +1,31 @@
+# Developer entry points. Each target creates .venv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test bench dist clean
+
+$(BIN)/hotelbot: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test,build]"
+	touch $(BIN)/hotelbot
+
+## Run the service on 127.0.0.1:8000 with a demo tenant and user in ./hotelbot-data.
+run: $(BIN)/hotelbot
+	$(BIN)/hotelbot serve --demo
+
+## Run the test suite (real servers on loopback; Caddy tests need the caddy package).
+test: $(BIN)/hotelbot
+	$(BIN)/python -m pytest -q
+
+## Run the benchmarks and print their figures.
+bench: $(BIN)/hotelbot
+	$(BIN)/python bench/run.py
+
+## Build the one-file executable dist/hotelbot.
+dist: $(BIN)/hotelbot
+	$(BIN)/pyinstaller --noconfirm --clean hotelbot.spec
+
+clean:
+	rm -rf build dist .pytest_cache
