@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from typing import Any
 
 from hotelbot import __version__
-from hotelbot.cli import tenants, users
+from hotelbot.cli import jobs, tenants, users
 from hotelbot.cli.common import CommandError, configure_logging, say, settings_from
 from hotelbot.errors import AppError, error_body
 from hotelbot.i18n import current_language, translate
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tenants.add_commands(commands, _add_data_dir)
     users.add_commands(commands, _add_data_dir)
+    jobs.add_commands(commands, _add_data_dir)
     return parser
 
 
@@ -98,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(str(error), file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    # Commands other than serve print their own results; their log lines matter only when something is wrong.
+    explicit_level = "HOTELBOT_LOG_LEVEL" in os.environ
+    configure_logging(settings.log_level if args.command == "serve" or explicit_level else "WARNING")
 
     try:
         return args.handler(args)

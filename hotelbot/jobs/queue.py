@@ -34,9 +34,14 @@ from huey import SqliteHuey
 from huey.consumer import Consumer
 from huey.storage import SqliteStorage
 
+from hotelbot import metrics
+
 logger = logging.getLogger(__name__)
 
 WAIT_SECONDS = 1.0
+
+# Kinds that run on the media queue; read by processes that queue jobs without running them (the CLI).
+MEDIA_KINDS = frozenset({"media_download"})
 
 
 class WakingSqliteStorage(SqliteStorage):
@@ -142,9 +147,14 @@ class JobQueue:
     # -- queueing ---------------------------------------------------------
 
     def enqueue(self, name: str, payload: dict[str, Any], *, attempt: int = 1, delay: float | None = None, priority: int = 0) -> None:
-        """Queue job ``name``; safe to call from any thread. Blocks on a small SQLite write."""
-        kind = self._kinds[name]
-        task = self._run_media if kind.media else self._run
+        """Queue job ``name``; safe to call from any thread. Blocks on a small SQLite write.
+
+        Another process (the CLI) may queue jobs too: the server's workers find
+        them within ``WAIT_SECONDS``.
+        """
+        kind = self._kinds.get(name)
+        media = kind.media if kind is not None else name in MEDIA_KINDS
+        task = self._run_media if media else self._run
         if delay:
             task.schedule(args=(name, payload, attempt), delay=delay, priority=priority)
         else:
@@ -182,12 +192,14 @@ class JobQueue:
             logger.exception("Job %s crashed (%s, attempt %d/%d)", name, label, attempt, kind.attempts)
             self._attempt_failed(kind, payload, attempt, f"{type(exc).__name__}: {exc}", label, logged=True)
         else:
+            metrics.JOBS.labels(name, "done").inc()
             logger.info("Job %s done in %.3f s (%s, attempt %d)", name, time.monotonic() - started, label, attempt)
 
     def _attempt_failed(
         self, kind: JobKind, payload: dict[str, Any], attempt: int, error: str, label: str, logged: bool = False
     ) -> None:
         if attempt < kind.attempts:
+            metrics.JOBS.labels(kind.name, "retried").inc()
             delay = self.backoff_delay(attempt)
             if not logged:
                 logger.warning(
@@ -199,9 +211,8 @@ class JobQueue:
             self.enqueue(kind.name, payload, attempt=attempt + 1, delay=delay)
             return
 
-        logger.error(
-            "Job %s gave up after %d attempt(s) (%s): %s", kind.name, attempt, label, error
-        )
+        metrics.JOBS.labels(kind.name, "dead").inc()
+        logger.error("Job %s gave up after %d attempt(s) (%s): %s", kind.name, attempt, label, error)
         if kind.on_exhausted is None or self._loop is None:
             return
         future = asyncio.run_coroutine_threadsafe(kind.on_exhausted(payload, error, attempt), self._loop)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import httpx
 
+from hotelbot import metrics
 from hotelbot.forwarding import SIGNATURE_HEADER, encode_body, forward_body, sign_body
 from hotelbot.i18n import translate
 from hotelbot.jobs.queue import JobFailed
@@ -53,10 +55,13 @@ async def forward_message(runtime: Any, payload: dict[str, Any]) -> None:
         SIGNATURE_HEADER: sign_body(raw, tenant.forward_secret),
         "Idempotency-Key": message["whatsapp_msg_id"],
     }
+    started = time.monotonic()
     try:
         response = await runtime.n8n_http.post(tenant.n8n_url, content=raw, headers=headers)
     except httpx.HTTPError as exc:
         raise JobFailed(f"N8N unreachable: {type(exc).__name__}") from None
+    finally:
+        metrics.FORWARD_SECONDS.observe(time.monotonic() - started)
     if response.status_code >= 300:
         raise JobFailed(f"N8N answered {response.status_code}")
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiosqlite
 
+from hotelbot import metrics
 from hotelbot.clock import new_id
 from hotelbot.domain.inbound import InboundMessage, InboundStatus, parse_webhook
 from hotelbot.domain.phones import mask_phone, phone_key
@@ -76,6 +77,7 @@ async def process_inbox(runtime: Any, inbox_id: int) -> None:
         for error in parsed.errors:
             tenant = tenants.get(error.phone_number_id or "")
             await inbox_store.insert_account_error(connection, tenant.id if tenant else None, error.code, error.title, error.details)
+            metrics.ACCOUNT_ERRORS.labels(str(error.code)).inc()
             logger.error(
                 "Meta reported an account error for tenant %s: code=%s title=%s",
                 tenant.id if tenant else "-", error.code, error.title,

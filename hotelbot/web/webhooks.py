@@ -9,6 +9,7 @@ import logging
 
 from quart import Blueprint, Response, jsonify, request
 
+from hotelbot import metrics
 from hotelbot.errors import PayloadTooLarge, ServiceUnavailable, Unauthorized, ValidationFailed, Forbidden
 from hotelbot.storage import inbox as inbox_store
 from hotelbot.web.guards import runtime
@@ -57,6 +58,7 @@ async def receive() -> Response:
     secrets = await runtime().tenants.app_secrets()
     if not signature_matches(body, request.headers.get("X-Hub-Signature-256"), secrets):
         logger.warning("Webhook with a missing or invalid signature from %s (%d bytes)", request.remote_addr, len(body))
+        metrics.WEBHOOKS.labels("unauthorized").inc()
         raise Unauthorized("Invalid signature.")
 
     if request.mimetype != "application/json":
@@ -72,6 +74,7 @@ async def receive() -> Response:
 
     if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
         logger.warning("Signed webhook of unknown shape acknowledged and not stored (%d bytes)", len(body))
+        metrics.WEBHOOKS.labels("unknown_shape").inc()
         return jsonify({"ok": True})
 
     try:
@@ -79,6 +82,8 @@ async def receive() -> Response:
         inbox_id = await asyncio.shield(_store_and_queue(body))
     except Exception:
         logger.exception("Webhook could not be stored; answering 503 so Meta retries")
+        metrics.WEBHOOKS.labels("store_failed").inc()
         raise ServiceUnavailable() from None
+    metrics.WEBHOOKS.labels("accepted").inc()
     logger.debug("Webhook stored as inbox %d", inbox_id)
     return jsonify({"ok": True})
