@@ -118,7 +118,8 @@ def meta_error(raw: Any) -> dict[str, Any] | None:
     }
 
 
-def _summary(kind: str, language: str, **params: Any) -> str:
+def _summary(summary_name: str, language: str, **params: Any) -> str:
+    # The first parameter must not share a name with a placeholder: "unsupported" passes ``kind``.
     templates = {
         "location": "📍 Location: {place}",
         "contacts": "👤 Shared contact: {names}",
@@ -127,7 +128,7 @@ def _summary(kind: str, language: str, **params: Any) -> str:
         "unsupported": "Message type not supported by WhatsApp Cloud API ({kind})",
         "media": "[{label}]",
     }
-    return translate(templates[kind], language, **params)
+    return translate(templates[summary_name], language, **params)
 
 
 def _media_label(message_type: str, language: str) -> str:
