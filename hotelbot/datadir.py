@@ -15,16 +15,22 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import fcntl
 import json
 import logging
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
 SECRETS_FILE = "secrets.json"
 MASTER_KEY_ENV = "HOTELBOT_MASTER_KEY"
+
+
+class DataDirBusy(RuntimeError):
+    """Another hotelbot server already runs on this data directory."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +67,40 @@ class DataDir:
     @property
     def secrets_file(self) -> Path:
         return self.root / SECRETS_FILE
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "run" / "serve.lock"
+
+    def lock_for_serving(self) -> Any:
+        """Take the lock that marks this directory as served; raise DataDirBusy if another server holds it.
+
+        Returns the open lock file; the lock lasts until it is closed or the process ends.
+        """
+        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.lock_file.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise DataDirBusy(str(self.root)) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        return handle
+
+    def is_serving(self) -> bool:
+        """Whether a server process holds this directory's serve lock."""
+        if not self.lock_file.exists():
+            return False
+        with self.lock_file.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
 
     def exists(self) -> bool:
         return self.secrets_file.is_file() and self.database.is_file()

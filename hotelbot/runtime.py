@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -58,13 +61,19 @@ class Runtime:
         self.n8n_http: httpx.AsyncClient | None = None
         self.graph: GraphClient | None = None
         self._background: set[asyncio.Task] = set()
+        self._serve_lock: Any = None
 
         from hotelbot.services.outbound import ConversationLocks
 
         self.outbound_locks = ConversationLocks()
 
     async def open(self) -> None:
-        """Migrate and open the database, open HTTP clients, start the job queue."""
+        """Migrate and open the database, open HTTP clients, start the job queue.
+
+        Raises DataDirBusy when another server runs on the same data directory,
+        since two job queues on one directory would run every job twice.
+        """
+        self._serve_lock = self.data_dir.lock_for_serving()
         applied = await asyncio.to_thread(migrate, self.data_dir.database, self.settings.db_synchronous)
         if applied:
             logger.info("Applied %d migration(s)", len(applied))
@@ -87,6 +96,8 @@ class Runtime:
         register_job_kinds(self)
         self.jobs.start(asyncio.get_running_loop())
         await requeue_unfinished(self)
+        if self.settings.backup_interval_hours > 0:
+            self.spawn(self._scheduled_backups(), "scheduled-backups")
 
     async def close(self) -> None:
         """Stop the job queue (from a thread), close sockets, clients and the database."""
@@ -98,6 +109,25 @@ class Runtime:
             if client is not None:
                 await client.aclose()
         await self.db.close()
+        if self._serve_lock is not None:
+            self._serve_lock.close()
+            self._serve_lock = None
+
+    async def _scheduled_backups(self) -> None:
+        """Write a backup every ``backup_interval_hours`` and keep the newest ``backup_keep``."""
+        from hotelbot.services.backup import BackupError, create_backup, rotate_backups
+
+        folder = Path(self.settings.backup_dir) if self.settings.backup_dir else self.data_dir.root / "backups"
+        passphrase = os.environ.get("HOTELBOT_BACKUP_PASSPHRASE") or None
+        while True:
+            await asyncio.sleep(self.settings.backup_interval_hours * 3600)
+            target = folder / f"hotelbot-{time.strftime('%Y%m%d-%H%M%S')}.backup"
+            try:
+                await asyncio.to_thread(create_backup, self.data_dir, target, passphrase)
+                removed = await asyncio.to_thread(rotate_backups, folder, self.settings.backup_keep)
+                logger.info("Scheduled backup written to %s; %d old backup(s) removed", target, len(removed))
+            except (BackupError, OSError) as error:
+                logger.error("Scheduled backup to %s failed: %s", target, error)
 
     def spawn(self, coroutine: Any, name: str) -> None:
         """Run ``coroutine`` in the background, keeping a reference and logging its failure."""

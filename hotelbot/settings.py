@@ -50,6 +50,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError("expected a number of at least 0")
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -120,6 +127,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest JSON body accepted on the other routes."),
     Setting("media_url_ttl", 3600, _positive_int, "seconds",
             "Lifetime of the signature appended to media links."),
+    Setting("backup_interval_hours", 0.0, _non_negative_float, "hours",
+            "Hours between scheduled backups while serving; 0 turns them off."),
+    Setting("backup_dir", "", _text, "path", "Folder of scheduled backups; empty means <data dir>/backups."),
+    Setting("backup_keep", 7, _positive_int, "backups", "Scheduled backups kept; older ones are deleted."),
     Setting("demo", False, _boolean, "flag",
             "Create a demo tenant and user at start when the data directory has none."),
 )

@@ -15,8 +15,9 @@ import sys
 from typing import Any
 
 from hotelbot import __version__
-from hotelbot.cli import jobs, tenants, users
+from hotelbot.cli import jobs, maintenance, tenants, users
 from hotelbot.cli.common import CommandError, configure_logging, say, settings_from
+from hotelbot.datadir import DataDir
 from hotelbot.errors import AppError, error_body
 from hotelbot.i18n import current_language, translate
 from hotelbot.settings import SETTINGS, SettingsError
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     tenants.add_commands(commands, _add_data_dir)
     users.add_commands(commands, _add_data_dir)
     jobs.add_commands(commands, _add_data_dir)
+    maintenance.add_commands(commands, _add_data_dir)
     return parser
 
 
@@ -82,6 +84,8 @@ def run_serve(args: argparse.Namespace) -> int:
     from hotelbot.server import run_server
 
     settings = settings_from(args, host=args.host, port=args.port, demo=True if args.demo else None)
+    if DataDir(settings.data_path).is_serving():
+        raise CommandError("Another hotelbot server is already running on {path}.", path=settings.data_path)
     if settings.demo:
         async def prepare() -> None:
             async with open_database(settings) as (db, data_dir):
