@@ -125,7 +125,7 @@ async def _rate_limit_key() -> str:
 
 def create_app(settings: Settings) -> tuple[Any, Quart, Runtime]:
     """Build the ASGI app; return (asgi app, Quart app, runtime)."""
-    from hotelbot.web import auth, health, webhooks
+    from hotelbot.web import admin, auth, health, webhooks
 
     runtime = Runtime(settings)
     app = Quart("hotelbot")
@@ -138,7 +138,7 @@ def create_app(settings: Settings) -> tuple[Any, Quart, Runtime]:
 
     _register_error_handlers(app)
     _register_hooks(app, runtime)
-    for blueprint in (auth.blueprint, webhooks.blueprint, health.blueprint):
+    for blueprint in (auth.blueprint, webhooks.blueprint, health.blueprint, admin.blueprint):
         app.register_blueprint(blueprint)
 
     asgi_app = runtime.realtime.asgi_app(app)
