@@ -48,7 +48,7 @@ async def process_inbox(runtime: Any, inbox_id: int) -> None:
 
     try:
         payload = json.loads(row["body"])
-    except ValueError:
+    except (ValueError, RecursionError):
         payload = None
     parsed = parse_webhook(payload)
     for reason in parsed.skipped:

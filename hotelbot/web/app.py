@@ -24,6 +24,12 @@ from hotelbot.web.requests import client_address
 
 logger = logging.getLogger(__name__)
 
+# Pages may load only what this server serves: no inline script, no third-party origin.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -102,6 +108,8 @@ def _register_hooks(app: Quart, runtime: Runtime) -> None:
             response.headers.setdefault(name, value)
         if response.mimetype == "application/json":
             response.headers["Cache-Control"] = "no-store"
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         origin = runtime.settings.frontend_origin
         if origin and request.headers.get("Origin") == origin:
             response.headers["Access-Control-Allow-Origin"] = origin

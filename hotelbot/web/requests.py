@@ -73,7 +73,7 @@ async def json_body(model: type[Model]) -> Model:
     try:
         raw = await request.get_data(as_text=False)
         data = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ValidationFailed("Malformed JSON body.") from None
     if not isinstance(data, dict):
         raise ValidationFailed("The body must be a JSON object.")

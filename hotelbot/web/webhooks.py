@@ -68,7 +68,7 @@ async def receive() -> Response:
         )
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         logger.warning("Signed webhook with malformed JSON (%d bytes) rejected", len(body))
         raise ValidationFailed("Malformed JSON body.") from None
 
