@@ -23,8 +23,10 @@ test: $(BIN)/hotelbot
 bench: $(BIN)/hotelbot
 	$(BIN)/python bench/run.py
 
-## Build the one-file executable dist/hotelbot.
-dist: $(BIN)/hotelbot
+## Build the one-file executable dist/hotelbot, again only when a source file changed.
+dist: dist/hotelbot
+
+dist/hotelbot: $(BIN)/hotelbot hotelbot.spec $(shell find hotelbot packaging/pyinstaller -type f -not -name '*.pyc')
 	$(BIN)/pyinstaller --noconfirm --clean hotelbot.spec
 
 clean:
