@@ -64,6 +64,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("expected a whole number of at least 0")
+    return value
+
+
 def _text(text: str) -> str:
     return str(text).strip()
 
@@ -127,6 +134,19 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest JSON body accepted on the other routes."),
     Setting("media_url_ttl", 3600, _positive_int, "seconds",
             "Lifetime of the signature appended to media links."),
+    Setting("media_attempts", 3, _positive_int, "attempts",
+            "Attempts to download one guest's media file before it is marked FAILED."),
+    Setting("media_read_timeout", 30.0, _positive_float, "seconds",
+            "Maximum wait for the next bytes of a media download before the attempt fails."),
+    Setting("media_timeout", 60.0, _positive_float, "seconds",
+            "Time a media transfer may take on top of what its size needs at media_min_rate."),
+    Setting("media_min_rate", 16384.0, _positive_float, "bytes per second",
+            "Slowest media transfer speed tolerated: a file's time limit is media_timeout "
+            "plus its size divided by this rate."),
+    Setting("media_rate_limit", 600, _positive_int, "requests per minute",
+            "Media file requests accepted per user, or per client address for signed links, each minute."),
+    Setting("media_retention_days", 0, _non_negative_int, "days",
+            "Delete stored media files older than this many days (their messages stay); 0 keeps them."),
     Setting("backup_interval_hours", 0.0, _non_negative_float, "hours",
             "Hours between scheduled backups while serving; 0 turns them off."),
     Setting("backup_dir", "", _text, "path", "Folder of scheduled backups; empty means <data dir>/backups."),
