@@ -18,6 +18,7 @@ from hypercorn.config import Config
 from hotelbot import __version__
 from hotelbot.settings import Settings
 from hotelbot.web.app import create_app
+from hotelbot.web.proxy import ProxyHeaders
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ def hypercorn_config(settings: Settings) -> Config:
 async def run_server(settings: Settings) -> None:
     """Serve until SIGINT or SIGTERM, then stop cleanly."""
     asgi_app, _, _ = create_app(settings)
+    asgi_app = ProxyHeaders(asgi_app, settings.trusted_proxies)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
