@@ -1,0 +1,134 @@
+"""The AI assistant's API (``X-API-Key``): check the lock, send, escalate, set the hotel unit.
+
+Every route names the guest by ``phone``, ``conversationId`` or ``userId``.
+Sends return ``200 {messageId, whatsappMsgId, status}``: ``status`` is SENT,
+or PENDING with ``whatsappMsgId`` null when Meta was unreachable and the
+message waits in the outbound queue, which sends it in order once Meta is
+reachable again.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import pydantic
+from quart import Blueprint, Response, g, jsonify, request
+
+from hotelbot.domain import whatsapp_messages as messages
+from hotelbot.services import n8n as n8n_service
+from hotelbot.services.n8n import GuestReference
+from hotelbot.web.guards import require_api_key, runtime
+from hotelbot.web.requests import json_body, parse_model
+
+blueprint = Blueprint("n8n", __name__, url_prefix="/n8n")
+
+
+class GuestFields(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    phone: str | None = pydantic.Field(default=None, max_length=40)
+    conversationId: str | None = pydantic.Field(default=None, max_length=64)
+    userId: str | None = pydantic.Field(default=None, max_length=128)
+
+    def guest(self) -> GuestReference:
+        return GuestReference(phone=self.phone, conversation_id=self.conversationId, user_id=self.userId)
+
+
+class GuestQuery(GuestFields):
+    # N8N may add its own query parameters (cache busters); they are ignored.
+    model_config = pydantic.ConfigDict(extra="ignore")
+
+
+class SendTextRequest(GuestFields):
+    body: str
+
+
+class SendButtonsRequest(GuestFields):
+    body: str
+    buttons: list[messages.Button]
+    header: messages.Header | None = None
+    footer: str | None = None
+
+
+class SendListRequest(GuestFields):
+    body: str
+    buttonText: str
+    sections: list[messages.ListSection]
+    header: str | None = None
+    footer: str | None = None
+
+
+class SendCarouselRequest(GuestFields):
+    templateName: str
+    language: str = "pt_BR"
+    bodyParams: list[str] | None = None
+    cards: list[messages.CarouselCard]
+
+
+class EscalateRequest(GuestFields):
+    reason: Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    priority: Literal["LOW", "MEDIUM", "HIGH", "URGENT"]
+    hotelUnit: str | None = pydantic.Field(default=None, max_length=120)
+
+
+class SetHotelUnitRequest(GuestFields):
+    hotelUnit: str = pydantic.Field(min_length=1, max_length=120)
+
+
+@blueprint.get("/check-ia-lock")
+@require_api_key
+async def check_ia_lock() -> Response:
+    query = parse_model(GuestQuery, request.args.to_dict())
+    return jsonify(await n8n_service.check_ia_lock(runtime(), g.tenant_id, query.guest()))
+
+
+@blueprint.post("/send-text")
+@require_api_key
+async def send_text() -> Response:
+    body = await json_body(SendTextRequest)
+    draft = messages.text_message(body.body)
+    return jsonify(await n8n_service.send(runtime(), g.tenant_id, body.guest(), draft))
+
+
+@blueprint.post("/send-buttons")
+@require_api_key
+async def send_buttons() -> Response:
+    body = await json_body(SendButtonsRequest)
+    draft = messages.buttons_message(body.body, body.buttons, body.header, body.footer)
+    return jsonify(await n8n_service.send(runtime(), g.tenant_id, body.guest(), draft))
+
+
+@blueprint.post("/send-list")
+@require_api_key
+async def send_list() -> Response:
+    body = await json_body(SendListRequest)
+    draft = messages.list_message(body.body, body.buttonText, body.sections, body.header, body.footer)
+    return jsonify(await n8n_service.send(runtime(), g.tenant_id, body.guest(), draft))
+
+
+@blueprint.post("/send-carousel")
+@require_api_key
+async def send_carousel() -> Response:
+    body = await json_body(SendCarouselRequest)
+    draft = messages.carousel_template(
+        body.templateName, body.language, body.cards, body.bodyParams, runtime().settings.language
+    )
+    result = await n8n_service.send(runtime(), g.tenant_id, body.guest(), draft)
+    return jsonify({**result, "cardsCount": len(body.cards)})
+
+
+@blueprint.post("/escalate")
+@require_api_key
+async def escalate() -> Response:
+    body = await json_body(EscalateRequest)
+    result = await n8n_service.escalate(
+        runtime(), g.tenant_id, body.guest(), reason=body.reason, priority=body.priority, hotel_unit=body.hotelUnit
+    )
+    return jsonify(result)
+
+
+@blueprint.post("/set-hotel-unit")
+@require_api_key
+async def set_hotel_unit() -> Response:
+    body = await json_body(SetHotelUnitRequest)
+    return jsonify(await n8n_service.set_hotel_unit(runtime(), g.tenant_id, body.guest(), body.hotelUnit))
