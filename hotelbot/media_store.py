@@ -24,7 +24,9 @@ from hotelbot.domain.media import is_file_id, is_tenant_id
 
 logger = logging.getLogger(__name__)
 
-PARTIAL_PREFIX = ".partial-"
+# Temporary files end in ".part", which backups skip.
+PARTIAL_PREFIX = ".incoming-"
+PARTIAL_SUFFIX = ".part"
 COPY_CHUNK = 1024 * 1024
 
 
@@ -71,7 +73,7 @@ class MediaStore:
         """Delete temporary files left by downloads that a crash interrupted; return the bytes freed."""
         freed = 0
         cutoff = time.time() - older_than_seconds
-        for partial in self.root.glob(f"*/{PARTIAL_PREFIX}*"):
+        for partial in self.root.glob(f"*/{PARTIAL_PREFIX}*{PARTIAL_SUFFIX}"):
             try:
                 stat = partial.stat()
                 if stat.st_mtime < cutoff:
@@ -104,7 +106,7 @@ class IncomingFile:
 
     def _open(self) -> None:
         self._folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        descriptor, name = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=self._folder)
+        descriptor, name = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=PARTIAL_SUFFIX, dir=self._folder)
         self._handle = os.fdopen(descriptor, "wb")
         self._temporary = Path(name)
 

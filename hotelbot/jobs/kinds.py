@@ -8,9 +8,10 @@ from typing import Any
 from hotelbot.jobs.queue import JobKind
 from hotelbot.services.forwarding import forward_exhausted, forward_message
 from hotelbot.services.inbound import process_inbox
-from hotelbot.services.media import download_media, release_forward
+from hotelbot.services.media import download_exhausted, download_media, job_time_limit
 from hotelbot.services.outbound import send_pending
 from hotelbot.storage import inbox as inbox_store
+from hotelbot.storage import media as media_store
 from hotelbot.storage import messages as message_store
 from hotelbot.storage.database import fetch_all
 
@@ -44,7 +45,7 @@ def register_job_kinds(runtime: Any) -> None:
         await download_media(runtime, payload)
 
     async def download_dead(payload: dict[str, Any], error: str, attempts: int) -> None:
-        await release_forward(runtime, payload["tenantId"], payload["messageId"])
+        await download_exhausted(runtime, payload, error, attempts)
 
     async def run_outbound(payload: dict[str, Any]) -> None:
         await send_pending(runtime, payload)
@@ -72,7 +73,7 @@ def register_job_kinds(runtime: Any) -> None:
         describe=lambda payload: f"tenant {payload['tenantId']} message {payload['messageId']}",
     ))
     runtime.jobs.register(JobKind(
-        "media_download", run_download, 3, 300.0, download_dead, media=True,
+        "media_download", run_download, settings.media_attempts, job_time_limit(settings), download_dead, media=True,
         describe=lambda payload: f"tenant {payload['tenantId']} message {payload['messageId']}",
     ))
 
@@ -82,9 +83,7 @@ async def requeue_unfinished(runtime: Any) -> None:
     async with runtime.db.read() as connection:
         inbox_ids = await inbox_store.select_unprocessed_inbox_ids(connection)
         forwards = await message_store.select_pending_forwards(connection)
-        downloads = await fetch_all(
-            connection, "SELECT id, tenant_id FROM messages WHERE forward_state = 'WAITING_MEDIA'"
-        )
+        downloads = await media_store.select_pending_downloads(connection)
         outbound = await fetch_all(
             connection,
             "SELECT DISTINCT tenant_id, conversation_id FROM messages WHERE direction = 'OUTBOUND' AND status = 'PENDING'",
@@ -95,7 +94,7 @@ async def requeue_unfinished(runtime: Any) -> None:
     for row in forwards:
         await runtime.jobs.enqueue_async("forward", {"tenantId": row["tenant_id"], "messageId": row["id"]})
     for row in downloads:
-        await runtime.jobs.enqueue_async("media_download", {"tenantId": row["tenant_id"], "messageId": row["id"]})
+        await runtime.jobs.enqueue_async("media_download", {"tenantId": row["tenant_id"], "messageId": row["id"]}, priority=10)
     for row in outbound:
         await runtime.jobs.enqueue_async("outbound", {"tenantId": row["tenant_id"], "conversationId": row["conversation_id"]})
     if inbox_ids or forwards or downloads or outbound:
