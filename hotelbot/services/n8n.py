@@ -35,6 +35,7 @@ INVALID_PHONE = "Invalid phone number: write it with the country code, such as 5
 IA_LOCKED = "The assistant cannot reply: a person is handling this conversation."
 
 N8N_SENDER = {"type": "N8N"}
+PRIORITIES = ("LOW", "MEDIUM", "HIGH", "URGENT")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,9 +151,14 @@ async def escalate(
     """Escalate the guest's conversation to people; return ``{escalationId, iaLocked: true}``.
 
     An escalation still open is returned instead of a second one. Raises
-    ValidationFailed for a unit the tenant does not have (listing the valid
-    ones) and NotFound for an unknown guest.
+    ValidationFailed for a priority other than LOW, MEDIUM, HIGH or URGENT and
+    for a unit the tenant does not have (listing the valid ones), and NotFound
+    for an unknown guest.
     """
+    if priority not in PRIORITIES:
+        raise ValidationFailed(details=[{
+            "field": "priority", "message": "Must be one of: {expected}.", "params": {"expected": ", ".join(PRIORITIES)},
+        }])
     check_guest(guest)
     unit_slug = await resolve_unit(runtime.db, tenant_id, hotel_unit)
     conversation = await require_conversation(runtime, tenant_id, guest)

@@ -9,7 +9,7 @@ reachable again.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import pydantic
 from quart import Blueprint, Response, g, jsonify, request
@@ -67,7 +67,7 @@ class SendCarouselRequest(GuestFields):
 
 class EscalateRequest(GuestFields):
     reason: Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-    priority: Literal["LOW", "MEDIUM", "HIGH", "URGENT"]
+    priority: str = pydantic.Field(max_length=20)
     hotelUnit: str | None = pydantic.Field(default=None, max_length=120)
 
 
