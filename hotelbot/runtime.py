@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from hotelbot.cache import Cache
 from hotelbot.datadir import DataDir
 from hotelbot.jobs.queue import JobQueue
 from hotelbot.media_links import MediaLinks
@@ -46,6 +47,7 @@ class Runtime:
         )
         self.media_links = MediaLinks(secrets.media_key, settings.media_url_ttl, settings.base_url)
         self.db = Database(self.data_dir.database, settings.db_synchronous)
+        self.cache = Cache(self.data_dir.cache)
         self.tenants = TenantDirectory(self.db, self.box)
         origins = [settings.frontend_origin] if settings.frontend_origin else None
         self.realtime = RealtimeServer(origins)
@@ -78,6 +80,7 @@ class Runtime:
         if applied:
             logger.info("Applied %d migration(s)", len(applied))
         await self.db.open()
+        await self.cache.open()
         await self.tenants.refresh(force=True)
         set_dummy_cost(self.settings.bcrypt_rounds)
 
@@ -108,6 +111,7 @@ class Runtime:
         for client in (self.graph_http, self.n8n_http):
             if client is not None:
                 await client.aclose()
+        await self.cache.close()
         await self.db.close()
         if self._serve_lock is not None:
             self._serve_lock.close()

@@ -151,6 +151,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Hours between scheduled backups while serving; 0 turns them off."),
     Setting("backup_dir", "", _text, "path", "Folder of scheduled backups; empty means <data dir>/backups."),
     Setting("backup_keep", 7, _positive_int, "backups", "Scheduled backups kept; older ones are deleted."),
+    Setting("stats_cache_ttl", 300.0, _positive_float, "seconds",
+            "How long the dashboard's numbers are served from the cache before they are counted again."),
     Setting("demo", False, _boolean, "flag",
             "Create a demo tenant and user at start when the data directory has none."),
 )
