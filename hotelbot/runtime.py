@@ -95,10 +95,12 @@ class Runtime:
         )
 
         from hotelbot.jobs.kinds import register_job_kinds, requeue_unfinished
+        from hotelbot.jobs.sweep import sweep_unfinished
 
         register_job_kinds(self)
         self.jobs.start(asyncio.get_running_loop())
         await requeue_unfinished(self)
+        self.spawn(sweep_unfinished(self), "sweep-unfinished")
         if self.settings.backup_interval_hours > 0:
             self.spawn(self._scheduled_backups(), "scheduled-backups")
 

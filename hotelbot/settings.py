@@ -117,6 +117,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Longest delay between two attempts of a job."),
     Setting("outbound_retry_window", 86400.0, _positive_float, "seconds",
             "How long an unsent reply keeps being retried."),
+    Setting("sweep_interval", 60.0, _positive_float, "seconds",
+            "How often, while serving, work left unfinished that long without a job is queued again."),
     Setting("access_token_ttl", 28800, _positive_int, "seconds", "Lifetime of an access token."),
     Setting("refresh_token_ttl", 604800, _positive_int, "seconds", "Lifetime of a refresh token."),
     Setting("jwt_leeway", 5, int, "seconds", "Clock difference tolerated when checking tokens."),

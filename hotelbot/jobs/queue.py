@@ -14,14 +14,23 @@ not enforce ``timeout`` for thread workers.
 Attempts are counted here, not by Huey: a failed attempt is scheduled again
 after ``retry_delay * 2 ** (attempt - 1)`` seconds with ±25 % jitter, capped
 at ``retry_delay_max``; after the last attempt the job's ``on_exhausted`` hook
-runs (a dead letter, an escalation) and nothing is retried further.
+runs (a dead letter, an escalation) and nothing is retried further. A
+failure that carries a ``retry_after`` (Meta's ``Retry-After``) waits at
+least that long. Every attempt is logged with the job's ids.
+
+The queue also counts, per job, the copies queued or running in this process
+(:meth:`JobQueue.has_job`), so the periodic sweep can queue again unfinished
+work whose job was lost (a retry that could not be scheduled on a full disk)
+without running a job twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import dataclasses
+import json
 import logging
 import random
 import threading
@@ -39,6 +48,8 @@ from hotelbot import metrics
 logger = logging.getLogger(__name__)
 
 WAIT_SECONDS = 1.0
+# Upper bound on a Retry-After honoured from an outside service.
+RETRY_AFTER_MAX = 3600.0
 
 # Kinds that run on the media queue; read by processes that queue jobs without running them (the CLI).
 MEDIA_KINDS = frozenset({"media_download"})
@@ -111,7 +122,20 @@ class JobKind:
 
 
 class JobFailed(Exception):
-    """A job attempt failed in an expected way; the message is logged without a traceback."""
+    """A job attempt failed in an expected way; the message is logged without a traceback.
+
+    ``retry_after`` (seconds) is the least delay before the next attempt, as an
+    outside service asked with ``Retry-After``.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def job_key(name: str, payload: dict[str, Any]) -> str:
+    """Return the identity of a job: its kind and its payload, whatever the attempt."""
+    return name + ":" + json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 
 class JobQueue:
@@ -135,6 +159,9 @@ class JobQueue:
         self._kinds: dict[str, JobKind] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._consumers: list[InProcessConsumer] = []
+        self._counts_lock = threading.Lock()
+        self._queued: collections.Counter[str] = collections.Counter()
+        self._running: collections.Counter[str] = collections.Counter()
 
         self.huey = WakingHuey("hotelbot", filename=str(path), results=False, utc=True)
         self.media_huey = WakingHuey("hotelbot-media", filename=str(path), results=False, utc=True)
@@ -159,27 +186,62 @@ class JobQueue:
             task.schedule(args=(name, payload, attempt), delay=delay, priority=priority)
         else:
             task(name, payload, attempt, priority=priority)
+        with self._counts_lock:
+            self._queued[job_key(name, payload)] += 1
 
     async def enqueue_async(self, name: str, payload: dict[str, Any], *, priority: int = 0) -> None:
         """Queue job ``name`` from the event loop without blocking it."""
         await asyncio.to_thread(self.enqueue, name, payload, priority=priority)
 
-    def backoff_delay(self, attempt: int) -> float:
+    def backoff_delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Return the delay before attempt ``attempt + 1``: exponential with ±25 % jitter, at least ``retry_after``."""
         base = min(self._retry_delay * 2 ** (attempt - 1), self._retry_delay_max)
-        return base * random.uniform(0.75, 1.25)
+        delay = base * random.uniform(0.75, 1.25)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, RETRY_AFTER_MAX))
+        return delay
+
+    def has_job(self, name: str, payload: dict[str, Any]) -> bool:
+        """Return whether a job with this kind and payload is queued, scheduled or running in this process."""
+        key = job_key(name, payload)
+        with self._counts_lock:
+            return self._queued[key] > 0 or self._running[key] > 0
+
+    def _claim(self, key: str) -> None:
+        with self._counts_lock:
+            if self._queued[key] > 0:
+                self._queued[key] -= 1
+            if not self._queued[key]:
+                del self._queued[key]
+            self._running[key] += 1
+
+    def _release(self, key: str) -> None:
+        with self._counts_lock:
+            self._running[key] -= 1
+            if self._running[key] <= 0:
+                del self._running[key]
 
     # -- running ----------------------------------------------------------
 
     def _execute(self, name: str, payload: dict[str, Any], attempt: int) -> None:
+        """Run one attempt of a job on the event loop and wait for it, bounded by the kind's time limit."""
         kind = self._kinds.get(name)
         if kind is None:
-            logger.error("Job of unknown kind %s dropped into dead letters", name)
+            logger.error("Job of unknown kind %s discarded (payload keys: %s)", name, ", ".join(sorted(payload)))
             return
         assert self._loop is not None, "job queue is not started"
 
+        key = job_key(name, payload)
+        self._claim(key)
+        try:
+            self._attempt(kind, payload, attempt)
+        finally:
+            self._release(key)
+
+    def _attempt(self, kind: JobKind, payload: dict[str, Any], attempt: int) -> None:
         label = kind.describe(payload)
         started = time.monotonic()
-        logger.debug("Job %s started (%s, attempt %d/%d)", name, label, attempt, kind.attempts)
+        logger.info("Job %s attempt %d/%d started (%s)", kind.name, attempt, kind.attempts, label)
         future = asyncio.run_coroutine_threadsafe(kind.handler(payload), self._loop)
         try:
             future.result(timeout=kind.timeout)
@@ -187,28 +249,26 @@ class JobQueue:
             future.cancel()
             self._attempt_failed(kind, payload, attempt, f"timed out after {kind.timeout:.0f} s", label)
         except JobFailed as exc:
-            self._attempt_failed(kind, payload, attempt, str(exc), label)
+            self._attempt_failed(kind, payload, attempt, str(exc), label, retry_after=exc.retry_after)
         except Exception as exc:
-            logger.exception("Job %s crashed (%s, attempt %d/%d)", name, label, attempt, kind.attempts)
+            logger.exception("Job %s crashed (%s, attempt %d/%d)", kind.name, label, attempt, kind.attempts)
             self._attempt_failed(kind, payload, attempt, f"{type(exc).__name__}: {exc}", label, logged=True)
         else:
-            metrics.JOBS.labels(name, "done").inc()
-            logger.info("Job %s done in %.3f s (%s, attempt %d)", name, time.monotonic() - started, label, attempt)
+            metrics.JOBS.labels(kind.name, "done").inc()
+            logger.info("Job %s done in %.3f s (%s, attempt %d)", kind.name, time.monotonic() - started, label, attempt)
 
     def _attempt_failed(
-        self, kind: JobKind, payload: dict[str, Any], attempt: int, error: str, label: str, logged: bool = False
+        self,
+        kind: JobKind,
+        payload: dict[str, Any],
+        attempt: int,
+        error: str,
+        label: str,
+        logged: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         if attempt < kind.attempts:
-            metrics.JOBS.labels(kind.name, "retried").inc()
-            delay = self.backoff_delay(attempt)
-            if not logged:
-                logger.warning(
-                    "Job %s failed (%s, attempt %d/%d): %s; retrying in %.1f s",
-                    kind.name, label, attempt, kind.attempts, error, delay,
-                )
-            else:
-                logger.warning("Job %s retrying in %.1f s (%s)", kind.name, delay, label)
-            self.enqueue(kind.name, payload, attempt=attempt + 1, delay=delay)
+            self._schedule_retry(kind, payload, attempt, error, label, logged, retry_after)
             return
 
         metrics.JOBS.labels(kind.name, "dead").inc()
@@ -219,7 +279,36 @@ class JobQueue:
         try:
             future.result(timeout=kind.timeout)
         except Exception:
-            logger.exception("Handling the exhausted job %s failed (%s)", kind.name, label)
+            # The work stays unfinished in the database, so the sweep queues it again.
+            logger.exception("Handling the exhausted job %s failed (%s); it will be queued again", kind.name, label)
+
+    def _schedule_retry(
+        self,
+        kind: JobKind,
+        payload: dict[str, Any],
+        attempt: int,
+        error: str,
+        label: str,
+        logged: bool,
+        retry_after: float | None,
+    ) -> None:
+        metrics.JOBS.labels(kind.name, "retried").inc()
+        delay = self.backoff_delay(attempt, retry_after)
+        if not logged:
+            logger.warning(
+                "Job %s failed (%s, attempt %d/%d): %s; retrying in %.1f s",
+                kind.name, label, attempt, kind.attempts, error, delay,
+            )
+        else:
+            logger.warning("Job %s retrying in %.1f s (%s)", kind.name, delay, label)
+        try:
+            self.enqueue(kind.name, payload, attempt=attempt + 1, delay=delay)
+        except Exception as exc:
+            # Huey's file may be unwritable (a full disk); the database still records the work as unfinished.
+            logger.error(
+                "Job %s retry could not be queued (%s): %s: %s; the sweep will queue it again",
+                kind.name, label, type(exc).__name__, exc,
+            )
 
     # -- lifecycle --------------------------------------------------------
 
