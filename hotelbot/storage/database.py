@@ -80,17 +80,37 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Yield the writer inside ``BEGIN IMMEDIATE``; commit on exit, roll back on error."""
+        """Yield the writer inside ``BEGIN IMMEDIATE``; commit on exit, roll back on error.
+
+        SQLite rolls a transaction back by itself on some I/O errors (a full
+        disk), so the rollback here runs only while a transaction is open and
+        the caller sees the original error. After a "read-only database" error
+        the writer is opened again, so writes resume once permissions are fixed.
+        """
         assert self._writer is not None, "database is not open"
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
             try:
+                await self._writer.execute("BEGIN IMMEDIATE")
                 yield self._writer
-            except BaseException:
-                await self._writer.execute("ROLLBACK")
-                raise
-            else:
                 await self._writer.execute("COMMIT")
+            except BaseException as error:
+                if self._writer.in_transaction:
+                    await self._writer.execute("ROLLBACK")
+                if isinstance(error, sqlite3.Error) and getattr(error, "sqlite_errorname", "").startswith("SQLITE_READONLY"):
+                    await self._reopen_writer()
+                raise
+
+    async def _reopen_writer(self) -> None:
+        """Replace the writer with a new connection; keep the old one if the new one cannot be opened."""
+        try:
+            replacement = await self._connect()
+        except sqlite3.Error as error:
+            logger.error("Database writer could not be opened again: %s", error)
+            return
+        previous, self._writer = self._writer, replacement
+        with contextlib.suppress(sqlite3.Error):
+            await previous.close()
+        logger.warning("Database writer opened again after a read-only error: %s", self.path)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:

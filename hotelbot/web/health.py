@@ -12,7 +12,7 @@ from hotelbot import __version__, metrics
 from hotelbot.clock import now_iso
 from hotelbot.errors import NotFound
 from hotelbot.services.health import health_report
-from hotelbot.storage.database import fetch_one
+from hotelbot.storage import health as health_store
 from hotelbot.web.guards import runtime
 from hotelbot.web.requests import client_address
 
@@ -43,13 +43,10 @@ async def prometheus_metrics() -> Response:
         raise NotFound()
 
     async with runtime().db.read() as connection:
-        row = await fetch_one(
-            connection,
-            "SELECT (SELECT count(*) FROM dead_letters WHERE retried_at IS NULL) AS dead,"
-            " (SELECT count(*) FROM inbox WHERE processed_at IS NULL) AS backlog",
-        )
-    metrics.DEAD_LETTERS.set(row["dead"])
-    metrics.INBOX_BACKLOG.set(row["backlog"])
+        dead = await health_store.count_open_dead_letters(connection)
+        inbox = await health_store.select_inbox_backlog(connection)
+    metrics.DEAD_LETTERS.set(dead)
+    metrics.INBOX_BACKLOG.set(inbox["backlog"])
     metrics.QUEUE_DEPTH.set(await asyncio.to_thread(runtime().jobs.pending_count))
     metrics.SOCKETS.set(runtime().realtime.connected_count())
     return Response(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
