@@ -1,6 +1,7 @@
 """Running the service: Hypercorn serving the ASGI app, stopped by SIGINT or SIGTERM.
 
-On a stop signal Hypercorn stops accepting connections and finishes the
+On a stop signal the Socket.IO connections are closed first, so they do not
+hold the shutdown up. Hypercorn stops accepting connections and finishes the
 requests in flight (up to ``shutdown_timeout``); then the app's after-serving
 hook stops the job queue, letting running jobs finish, closes sockets, HTTP
 clients and the database.
@@ -37,7 +38,7 @@ def hypercorn_config(settings: Settings) -> Config:
 
 async def run_server(settings: Settings) -> None:
     """Serve until SIGINT or SIGTERM, then stop cleanly."""
-    asgi_app, _, _ = create_app(settings)
+    asgi_app, _, runtime = create_app(settings)
     asgi_app = ProxyHeaders(asgi_app, settings.trusted_proxies)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -53,5 +54,12 @@ async def run_server(settings: Settings) -> None:
     logger.info(
         "hotelbot %s starting on %s:%s (data directory %s)", __version__, settings.host, settings.port, settings.data_path
     )
-    await serve(asgi_app, hypercorn_config(settings), shutdown_trigger=stop.wait)
+
+    async def stop_requested() -> None:
+        await stop.wait()
+        # Hypercorn waits for open connections until its graceful timeout and then
+        # cancels them with logged tracebacks; Socket.IO clients would hold it that long.
+        await runtime.realtime.close_all()
+
+    await serve(asgi_app, hypercorn_config(settings), shutdown_trigger=stop_requested)
     logger.info("hotelbot stopped")

@@ -148,6 +148,9 @@ class RealtimeServer:
             socket = self.sio.eio.sockets.get(eio_sid)
             if socket is not None:
                 try:
-                    await socket.close(wait=False, abort=True)
+                    # The CLOSE packet notifies the client. The None behind it ends engine.io's
+                    # writer task, which then closes the websocket even if the client never replies.
+                    await socket.close(wait=False, abort=False)
+                    socket.queue.put_nowait(None)
                 except Exception:
                     logger.debug("Closing socket %s failed", eio_sid, exc_info=True)
