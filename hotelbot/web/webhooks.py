@@ -8,10 +8,13 @@ import json
 import logging
 
 from quart import Blueprint, Response, jsonify, request
+from quart.blueprints import BlueprintSetupState
+from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
 from hotelbot import metrics
 from hotelbot.errors import PayloadTooLarge, ServiceUnavailable, Unauthorized, ValidationFailed, Forbidden
 from hotelbot.storage import inbox as inbox_store
+from hotelbot.web.body_limits import allow_large_body
 from hotelbot.web.guards import runtime
 from hotelbot.whatsapp.signature import signature_matches
 
@@ -19,8 +22,19 @@ logger = logging.getLogger(__name__)
 
 blueprint = Blueprint("webhooks", __name__)
 
+WEBHOOK_PATH = "/webhooks/whatsapp"
+# A body over the limit is still read and dropped, up to this many times the limit,
+# because a client still sending when the 413 goes out gets a connection reset instead.
+DRAIN_FACTOR = 4
 
-@blueprint.get("/webhooks/whatsapp")
+
+@blueprint.record_once
+def _declare_body_limit(state: BlueprintSetupState) -> None:
+    settings = state.app.extensions["hotelbot"].settings
+    allow_large_body(WEBHOOK_PATH, settings.webhook_max_bytes * DRAIN_FACTOR, state.app.config["BODY_TIMEOUT"])
+
+
+@blueprint.get(WEBHOOK_PATH)
 async def verify() -> Response:
     """Answer Meta's subscription handshake with the bare challenge when the token matches."""
     mode = request.args.get("hub.mode")
@@ -46,14 +60,34 @@ async def _store_and_queue(body: bytes) -> int:
     return inbox_id
 
 
-@blueprint.post("/webhooks/whatsapp")
+async def _read_body(limit: int) -> bytes:
+    """Return the raw body; raise PayloadTooLarge when it exceeds ``limit`` bytes.
+
+    An oversized body is read to its end and dropped rather than kept in memory.
+    """
+    received = bytearray()
+    size = 0
+    try:
+        async with asyncio.timeout(request.body_timeout):
+            async for chunk in request.body:
+                size += len(chunk)
+                if size <= limit:
+                    received += chunk
+    except RequestEntityTooLarge:
+        size = limit + 1
+    except TimeoutError:
+        raise RequestTimeout() from None
+
+    if size > limit:
+        logger.warning("Webhook body over %d bytes from %s rejected", limit, request.remote_addr)
+        raise PayloadTooLarge(params={"limit": limit})
+    return bytes(received)
+
+
+@blueprint.post(WEBHOOK_PATH)
 async def receive() -> Response:
     """Check the signature, store the raw body in the inbox and answer 200 at once."""
-    limit = runtime().settings.webhook_max_bytes
-    request.max_content_length = limit
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(params={"limit": limit})
-    body = await request.get_data(as_text=False)
+    body = await _read_body(runtime().settings.webhook_max_bytes)
 
     secrets = await runtime().tenants.app_secrets()
     if not signature_matches(body, request.headers.get("X-Hub-Signature-256"), secrets):
