@@ -74,8 +74,9 @@ def take_over(
     supervising = actor_role in SUPERVISING_ROLES
     if status == "IN_PROGRESS" and assigned_to_id and assigned_to_id != assignee_id:
         if by_reply:
-            # Replying to a conversation someone else holds leaves the assignment alone.
-            return Decision(changes={}, noop=True)
+            # Replying to a conversation someone else holds leaves the assignment alone,
+            # but the reply is still the escalation's first response.
+            return Decision(changes={}, escalation="start", noop=True)
         if not supervising and assigned_to_id != actor_id:
             raise Conflict(
                 "This conversation is already assigned to another attendant.", code="ALREADY_ASSIGNED"

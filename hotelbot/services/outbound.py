@@ -2,11 +2,17 @@
 
 The OUTBOUND row is written as PENDING before Meta is called, because Meta's
 status webhook can arrive before Meta's answer; then the row becomes SENT with
-its wamid, or FAILED with Meta's error. When Meta cannot be reached or answers
-5xx/429 the row stays PENDING and the conversation's outbound job sends it
-later. Messages of one conversation leave in the order they were written: a
-send that finds older PENDING messages waits behind them, and a per-conversation
-lock keeps two senders from interleaving.
+its wamid, or FAILED with Meta's error. When Meta cannot be reached, answers
+5xx/429 or reports a rate limit, the row stays PENDING and the conversation's
+outbound job sends it later. Messages of one conversation leave in the order
+they were written: a send that finds older PENDING messages waits behind them,
+and a per-conversation lock keeps two senders from interleaving.
+
+A send runs to its end even when the HTTP client goes away meanwhile, so a
+written row is never left PENDING without a call to Meta or a queued job.
+
+NOTE: when Meta accepts a message but its answer is lost (a timeout after the
+request left), the retry sends it again: the Graph API has no idempotency key.
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
-import datetime as dt
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,25 +28,31 @@ from typing import Any
 
 import aiosqlite
 
-from hotelbot.clock import from_iso, new_id, now, now_iso, to_iso
+from hotelbot.clock import from_iso, new_id, now, now_iso
 from hotelbot.errors import NotFound, WhatsAppRejected
+from hotelbot.i18n import translate
 from hotelbot.jobs.queue import JobFailed
 from hotelbot.realtime.sockets import conversation_room, tenant_room
 from hotelbot.serialize import conversation_json, message_json
 from hotelbot.services.inbound import Outcome, apply_early_statuses
 from hotelbot.storage import conversations as conversation_store
 from hotelbot.storage import messages as message_store
-from hotelbot.storage.database import fetch_all, fetch_one
+from hotelbot.storage import outbound as outbound_store
 from hotelbot.storage.tenants import Tenant
-from hotelbot.whatsapp.errors import describe_error
+from hotelbot.whatsapp.errors import MESSAGES, describe_error
 from hotelbot.whatsapp.graph import GraphError, GraphUnavailable
 
 logger = logging.getLogger(__name__)
 
 # Meta's codes that mean the hotel's setup is wrong rather than the message: answered 502.
 ACCOUNT_CODES = frozenset({190, 10, 200, 3, 131031})
+EXPIRED_MESSAGE = "Not sent: WhatsApp stayed unreachable for too long."
 
 Prepare = Callable[[aiosqlite.Connection, dict], Awaitable[None]]
+Event = tuple[str, dict[str, Any], list[str]]
+
+# Sends that outlive a cancelled request, kept referenced until they finish.
+_in_flight: set[asyncio.Task] = set()
 
 
 @dataclasses.dataclass
@@ -56,6 +67,7 @@ class OutboundRequest:
     client_message_id: str | None = None
     created_by: str | None = None
     media_url: str | None = None
+    media_status: str | None = None
 
 
 @dataclasses.dataclass
@@ -63,6 +75,23 @@ class SendResult:
     message: dict[str, Any]
     conversation: dict[str, Any]
     status_code: int  # 201 sent, 202 queued, 200 repeated clientMessageId
+
+
+@dataclasses.dataclass
+class _Stored:
+    """The result of the insert transaction: a new row (and whether older ones wait), or a repeat."""
+
+    message_id: str | None = None
+    waiting: bool = False
+    repeat: SendResult | None = None
+
+
+@dataclasses.dataclass
+class _Delivery:
+    """The result of one call to Meta: 201 sent, 202 left PENDING, 422 FAILED; events to emit."""
+
+    status_code: int
+    events: list[Event] = dataclasses.field(default_factory=list)
 
 
 class ConversationLocks:
@@ -95,9 +124,11 @@ def recipient(contact: dict) -> dict[str, str]:
     return {"recipient_type": "individual", "recipient": contact["user_id"]}
 
 
-async def _views(connection: aiosqlite.Connection, tenant: Tenant, message_id: str, conversation_id: str, runtime: Any) -> tuple[dict, dict]:
-    message = await message_store.select_message(connection, tenant.id, message_id)
-    view = await conversation_store.select_conversation_view(connection, tenant.id, conversation_id)
+async def _views(runtime: Any, tenant: Tenant, message_id: str) -> tuple[dict, dict]:
+    """Return the message and its conversation as the API shows them."""
+    async with runtime.db.read() as connection:
+        message = await message_store.select_message(connection, tenant.id, message_id)
+        view = await conversation_store.select_conversation_view(connection, tenant.id, message["conversation_id"])
     return message_json(message, runtime.media_links.sign), conversation_json(view, tenant.hotel_units)
 
 
@@ -110,116 +141,155 @@ async def send(
 ) -> SendResult:
     """Store and send one message; raise NotFound, the errors of ``prepare``, or WhatsAppRejected.
 
-    ``prepare`` runs inside the transaction that inserts the PENDING row, with
-    the conversation row: it checks the AI lock or the 24-hour window and
+    ``prepare`` runs with the conversation row inside the transaction that
+    inserts the PENDING row. It checks the AI lock or the 24-hour window and
     applies state changes (an attendant's reply takes the conversation), so
-    the check and the insert cannot be separated by another request.
+    the check and the insert cannot be separated by another request. A
+    ``client_message_id`` the same user already sent returns that message
+    (200) and sends nothing. Emits ``message:new`` and ``conversation:updated``.
     """
+    task = asyncio.get_running_loop().create_task(_send(runtime, tenant, conversation_id, request, prepare))
+    _in_flight.add(task)
+    task.add_done_callback(_settle)
+    return await asyncio.shield(task)
+
+
+def _settle(task: asyncio.Task) -> None:
+    _in_flight.discard(task)
+    if not task.cancelled():
+        # Retrieve the outcome, so a send whose request was cancelled logs no "never retrieved".
+        task.exception()
+
+
+async def _send(
+    runtime: Any, tenant: Tenant, conversation_id: str, request: OutboundRequest, prepare: Prepare | None
+) -> SendResult:
     async with runtime.outbound_locks.hold(conversation_id):
-        message_id = new_id()
-        async with runtime.db.write() as connection:
-            conversation = await conversation_store.select_conversation(connection, tenant.id, conversation_id)
-            if conversation is None:
-                raise NotFound("Conversation not found.")
-            if request.client_message_id and request.created_by:
-                earlier = await fetch_one(
-                    connection,
-                    "SELECT * FROM messages WHERE tenant_id = ? AND created_by = ? AND client_message_id = ?"
-                    " AND created_at > ?",
-                    (tenant.id, request.created_by, request.client_message_id, _day_ago()),
-                )
-                if earlier is not None:
-                    view = await conversation_store.select_conversation_view(connection, tenant.id, conversation_id)
-                    return SendResult(message_json(earlier, runtime.media_links.sign), conversation_json(view, tenant.hotel_units), 200)
-            if prepare is not None:
-                await prepare(connection, conversation)
-
-            waiting = await fetch_one(
-                connection,
-                "SELECT count(*) AS n FROM messages WHERE tenant_id = ? AND conversation_id = ?"
-                " AND direction = 'OUTBOUND' AND status = 'PENDING'",
-                (tenant.id, conversation_id),
-            )
-            stamp = now_iso()
-            await message_store.insert_message(connection, tenant.id, {
-                "id": message_id,
-                "conversation_id": conversation_id,
-                "direction": "OUTBOUND",
-                "type": request.type,
-                "content": request.content,
-                "metadata": {**request.metadata, "graphBody": request.graph_body},
-                "media_url": request.media_url,
-                "status": "PENDING",
-                "sender": request.sender,
-                "client_message_id": request.client_message_id,
-                "created_by": request.created_by,
-                "created_at": stamp,
-            })
-            await conversation_store.update_conversation(connection, tenant.id, conversation_id, last_message_at=stamp)
-
-        if waiting["n"]:
+        stored = await _store_pending(runtime, tenant, conversation_id, request, prepare)
+        if stored.repeat is not None:
+            logger.info("Repeated clientMessageId: message %s returned again (tenant %s)", stored.repeat.message["id"], tenant.id)
+            return stored.repeat
+        if stored.waiting:
             await runtime.jobs.enqueue_async("outbound", {"tenantId": tenant.id, "conversationId": conversation_id})
-            status_code = 202
+            delivery = _Delivery(202)
+            logger.info("Message %s queued behind older unsent replies (conversation %s)", stored.message_id, conversation_id)
         else:
-            status_code = await _deliver(runtime, tenant, message_id)
+            delivery = await _deliver(runtime, tenant, stored.message_id)
 
-    async with runtime.db.read() as connection:
-        message, conversation_payload = await _views(connection, tenant, message_id, conversation_id, runtime)
-    await runtime.realtime.emit("message:new", {"message": message, "conversation": conversation_payload}, [tenant_room(tenant.id)])
-    await runtime.realtime.emit("conversation:updated", {"conversation": conversation_payload}, [tenant_room(tenant.id)])
+    message, conversation = await _views(runtime, tenant, stored.message_id)
+    await runtime.realtime.emit("message:new", {"message": message, "conversation": conversation}, [tenant_room(tenant.id)])
+    await runtime.realtime.emit("conversation:updated", {"conversation": conversation}, [tenant_room(tenant.id)])
+    for event, payload, rooms in delivery.events:
+        await runtime.realtime.emit(event, payload, rooms)
 
-    if status_code == 422:
-        error = message["error"] or {}
-        raise WhatsAppRejected(
-            error.get("message") or WhatsAppRejected.message,
-            extra={"whatsappCode": error.get("code"), "message": message},
-        ) if error.get("code") not in ACCOUNT_CODES else _account_error(error, message)
-    return SendResult(message, conversation_payload, status_code)
+    if delivery.status_code == 422:
+        raise _rejection(message)
+    return SendResult(message, conversation, delivery.status_code)
 
 
-def _account_error(error: dict, message: dict) -> WhatsAppRejected:
-    rejected = WhatsAppRejected(error.get("message") or WhatsAppRejected.message, extra={"whatsappCode": error.get("code"), "message": message})
-    rejected.status = 502
+async def _store_pending(
+    runtime: Any, tenant: Tenant, conversation_id: str, request: OutboundRequest, prepare: Prepare | None
+) -> _Stored:
+    """Insert the PENDING row in one transaction with ``prepare``; or find the repeated request's message."""
+    async with runtime.db.write() as connection:
+        conversation = await conversation_store.select_conversation(connection, tenant.id, conversation_id)
+        if conversation is None:
+            raise NotFound("Conversation not found.")
+        if request.client_message_id and request.created_by:
+            # The unique index keeps a clientMessageId for good, so a repeat after
+            # 24 hours also returns the first message instead of failing.
+            earlier = await outbound_store.select_client_message(
+                connection, tenant.id, request.created_by, request.client_message_id
+            )
+            if earlier is not None:
+                view = await conversation_store.select_conversation_view(connection, tenant.id, earlier["conversation_id"])
+                repeat = SendResult(
+                    message_json(earlier, runtime.media_links.sign), conversation_json(view, tenant.hotel_units), 200
+                )
+                return _Stored(repeat=repeat)
+        if prepare is not None:
+            await prepare(connection, conversation)
+
+        waiting = await outbound_store.count_pending_outbound(connection, tenant.id, conversation_id)
+        message_id = new_id()
+        stamp = now_iso()
+        await message_store.insert_message(connection, tenant.id, {
+            "id": message_id,
+            "conversation_id": conversation_id,
+            "direction": "OUTBOUND",
+            "type": request.type,
+            "content": request.content,
+            "metadata": {**request.metadata, "graphBody": request.graph_body},
+            "media_url": request.media_url,
+            "media_status": request.media_status,
+            "status": "PENDING",
+            "sender": request.sender,
+            "client_message_id": request.client_message_id,
+            "created_by": request.created_by,
+            "created_at": stamp,
+        })
+        await conversation_store.update_conversation(connection, tenant.id, conversation_id, last_message_at=stamp)
+    return _Stored(message_id=message_id, waiting=waiting > 0)
+
+
+def _rejection(message: dict[str, Any]) -> WhatsAppRejected:
+    """Return the error for a message Meta refused: 502 for the hotel's setup, 422 for the message."""
+    error = message["error"] or {}
+    code = error.get("code")
+    extra = {"whatsappCode": code, "message": message}
+    if code in MESSAGES:
+        rejected = WhatsAppRejected(MESSAGES[code], extra=extra)
+    elif error.get("title"):
+        rejected = WhatsAppRejected("WhatsApp reported an error: {title}", params={"title": error["title"]}, extra=extra)
+    else:
+        rejected = WhatsAppRejected(extra=extra)
+    if code in ACCOUNT_CODES:
+        rejected.status = 502
     return rejected
 
 
-def _day_ago() -> str:
-    return to_iso(now() - dt.timedelta(hours=24))
+async def _deliver(runtime: Any, tenant: Tenant, message_id: str, requeue: bool = True) -> _Delivery:
+    """Call Meta for a PENDING row and record the response.
 
-
-async def _deliver(runtime: Any, tenant: Tenant, message_id: str, requeue: bool = True) -> int:
-    """Call Meta for a PENDING row; return 201 (sent), 202 (left PENDING) or 422 (FAILED).
-
-    A row left PENDING queues the conversation's outbound job unless ``requeue``
-    is False (the caller is that job).
+    A row left PENDING queues the conversation's outbound job unless
+    ``requeue`` is False (the caller is that job). The events returned are the
+    statuses that arrived before the wamid was stored.
     """
     async with runtime.db.read() as connection:
         message = await message_store.select_message(connection, tenant.id, message_id)
-        conversation = await conversation_store.select_conversation(connection, tenant.id, message["conversation_id"])
-        contact = await fetch_one(connection, "SELECT * FROM contacts WHERE id = ?", (conversation["contact_id"],))
+        contact = await outbound_store.select_recipient(connection, tenant.id, message["conversation_id"])
     graph_body = {**recipient(contact), **_graph_body(message)}
 
     try:
         wamid = await runtime.graph.send_message(tenant, graph_body)
     except GraphError as error:
         if isinstance(error, GraphUnavailable) or error.retryable:
-            logger.warning("Message %s left PENDING (tenant %s): Graph API unavailable (%s)", message_id, tenant.id, error.title)
-            if requeue:
-                await runtime.jobs.enqueue_async("outbound", {"tenantId": tenant.id, "conversationId": message["conversation_id"]})
-            return 202
+            await _leave_pending(runtime, tenant, message, error, requeue)
+            return _Delivery(202)
         async with runtime.db.write() as connection:
             await message_store.update_message(connection, tenant.id, message_id, status="FAILED", error=describe_error(error.as_error()))
         logger.warning("Message %s rejected by WhatsApp (tenant %s): code %s", message_id, tenant.id, error.code)
-        return 422
+        return _Delivery(422)
 
     outcome = Outcome()
     async with runtime.db.write() as connection:
-        await message_store.update_message(connection, tenant.id, message_id, status="SENT", whatsapp_msg_id=wamid)
+        await message_store.update_message(connection, tenant.id, message_id, status="SENT", whatsapp_msg_id=wamid, error=None)
         await apply_early_statuses(connection, tenant.id, message_id, outcome)
-    for event, payload, rooms in outcome.events:
-        await runtime.realtime.emit(event, payload, rooms)
-    logger.info("Message %s sent as %s (tenant %s)", message_id, wamid, tenant.id)
-    return 201
+    logger.info("Message %s sent as %s (tenant %s, conversation %s)", message_id, wamid, tenant.id, message["conversation_id"])
+    return _Delivery(201, outcome.events)
+
+
+async def _leave_pending(runtime: Any, tenant: Tenant, message: dict, error: GraphError, requeue: bool) -> None:
+    """Keep a row PENDING for a retry; a rate limit Meta named is stored so attendants see why."""
+    logger.warning(
+        "Message %s left PENDING (tenant %s, conversation %s): Graph API unavailable (%s)",
+        message["id"], tenant.id, message["conversation_id"], error.code or error.title,
+    )
+    if error.code is not None:
+        async with runtime.db.write() as connection:
+            await message_store.update_message(connection, tenant.id, message["id"], error=describe_error(error.as_error()))
+    if requeue:
+        await runtime.jobs.enqueue_async("outbound", {"tenantId": tenant.id, "conversationId": message["conversation_id"]})
 
 
 def _graph_body(message: dict) -> dict[str, Any]:
@@ -227,10 +297,11 @@ def _graph_body(message: dict) -> dict[str, Any]:
 
 
 async def send_pending(runtime: Any, payload: dict[str, Any]) -> None:
-    """The outbound job: send a conversation's PENDING messages in the order they were written.
+    """Send a conversation's PENDING messages in the order they were written (the outbound job).
 
     Raises JobFailed while Meta stays unavailable, so the queue retries with
     backoff; a message older than ``outbound_retry_window`` is marked FAILED.
+    Emits ``message:status`` for each message that leaves PENDING.
     """
     tenant = await runtime.tenants.get(payload["tenantId"])
     if tenant is None:
@@ -240,38 +311,39 @@ async def send_pending(runtime: Any, payload: dict[str, Any]) -> None:
 
     async with runtime.outbound_locks.hold(conversation_id):
         async with runtime.db.read() as connection:
-            pending = await fetch_all(
-                connection,
-                "SELECT id, created_at FROM messages WHERE tenant_id = ? AND conversation_id = ?"
-                " AND direction = 'OUTBOUND' AND status = 'PENDING' ORDER BY created_at, id",
-                (tenant.id, conversation_id),
-            )
-        for row in pending:
+            pending = await outbound_store.select_pending_outbound(connection, tenant.id, conversation_id)
+        for position, row in enumerate(pending):
             if (now() - from_iso(row["created_at"])).total_seconds() > window:
                 await _expire(runtime, tenant, row["id"])
+                await _announce(runtime, tenant, row["id"])
                 continue
-            status_code = await _deliver(runtime, tenant, row["id"], requeue=False)
-            if status_code == 202:
-                raise JobFailed(f"Graph API unavailable; {len(pending)} message(s) waiting in conversation {conversation_id}")
-            await _announce(runtime, tenant, row["id"], conversation_id)
+            delivery = await _deliver(runtime, tenant, row["id"], requeue=False)
+            if delivery.status_code == 202:
+                raise JobFailed(
+                    f"Graph API unavailable; {len(pending) - position} message(s) waiting in conversation {conversation_id}"
+                )
+            await _announce(runtime, tenant, row["id"])
+            for event, event_payload, rooms in delivery.events:
+                await runtime.realtime.emit(event, event_payload, rooms)
 
 
 async def _expire(runtime: Any, tenant: Tenant, message_id: str) -> None:
-    error = {"code": None, "title": "expired", "details": None,
-             "message": "Not sent: WhatsApp stayed unreachable for too long."}
+    error = {"code": None, "title": "expired", "details": None, "message": translate(EXPIRED_MESSAGE, "pt-BR")}
     async with runtime.db.write() as connection:
         await message_store.update_message(connection, tenant.id, message_id, status="FAILED", error=error)
     logger.error("Message %s not sent within the retry window (tenant %s)", message_id, tenant.id)
 
 
-async def _announce(runtime: Any, tenant: Tenant, message_id: str, conversation_id: str) -> None:
+async def _announce(runtime: Any, tenant: Tenant, message_id: str) -> None:
+    """Emit ``message:status`` with a message's current status to the tenant and conversation rooms."""
     async with runtime.db.read() as connection:
         message = await message_store.select_message(connection, tenant.id, message_id)
     payload = {
         "id": message["id"],
         "whatsappMsgId": message["whatsapp_msg_id"],
-        "conversationId": conversation_id,
+        "conversationId": message["conversation_id"],
         "status": message["status"],
         "error": message_json(message)["error"],
     }
-    await runtime.realtime.emit("message:status", payload, [tenant_room(tenant.id), conversation_room(conversation_id)])
+    rooms = [tenant_room(tenant.id), conversation_room(message["conversation_id"])]
+    await runtime.realtime.emit("message:status", payload, rooms)

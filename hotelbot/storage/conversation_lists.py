@@ -1,0 +1,119 @@
+"""The attendants' list of conversations (the Kanban) and the reads behind a read mark."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import aiosqlite
+
+from hotelbot.storage.conversations import CONVERSATION_VIEW
+from hotelbot.storage.database import fetch_all, fetch_value
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversationFilter:
+    """The selection of a tenant's conversations to list; empty fields do not filter.
+
+    ``unit_slug`` with ``include_no_unit`` lists one unit and the conversations
+    with no unit; ``only_no_unit`` lists those without a unit alone.
+    ``after`` is the (lastMessageAt, id) of the last item already shown.
+    """
+
+    statuses: tuple[str, ...] = ()
+    priorities: tuple[str, ...] = ()
+    unit_slug: str | None = None
+    include_no_unit: bool = False
+    only_no_unit: bool = False
+    assigned_to_id: str | None = None
+    unassigned: bool = False
+    search: str | None = None
+    search_digits: str | None = None
+    after: tuple[str, str] | None = None
+
+
+def _like_pattern(text: str) -> str:
+    """Return a LIKE pattern matching ``text`` anywhere, with ``%``, ``_`` and ``\\`` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _unit_clause(selection: ConversationFilter) -> tuple[str | None, list]:
+    if selection.only_no_unit:
+        return "c.hotel_unit IS NULL", []
+    if selection.unit_slug and selection.include_no_unit:
+        return "(c.hotel_unit = ? OR c.hotel_unit IS NULL)", [selection.unit_slug]
+    if selection.unit_slug:
+        return "c.hotel_unit = ?", [selection.unit_slug]
+    return None, []
+
+
+def _search_clause(selection: ConversationFilter) -> tuple[str | None, list]:
+    if not selection.search:
+        return None, []
+    pattern = _like_pattern(selection.search)
+    alternatives = ["k.name LIKE ? ESCAPE '\\'"]
+    params: list = [pattern]
+    if selection.search_digits:
+        alternatives.append("k.phone LIKE ? ESCAPE '\\'")
+        params.append(_like_pattern(selection.search_digits))
+    alternatives.append(
+        "EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.content LIKE ? ESCAPE '\\')"
+    )
+    params.append(pattern)
+    return "(" + " OR ".join(alternatives) + ")", params
+
+
+def _where(selection: ConversationFilter) -> tuple[list[str], list]:
+    clauses: list[str] = []
+    params: list = []
+    if selection.statuses:
+        clauses.append(f"c.status IN ({', '.join('?' for _ in selection.statuses)})")
+        params.extend(selection.statuses)
+    if selection.priorities:
+        clauses.append(f"c.priority IN ({', '.join('?' for _ in selection.priorities)})")
+        params.extend(selection.priorities)
+    if selection.assigned_to_id:
+        clauses.append("c.assigned_to_id = ?")
+        params.append(selection.assigned_to_id)
+    if selection.unassigned:
+        clauses.append("c.assigned_to_id IS NULL")
+
+    for clause, extra in (_unit_clause(selection), _search_clause(selection)):
+        if clause:
+            clauses.append(clause)
+            params.extend(extra)
+
+    if selection.after:
+        clauses.append("(c.last_message_at, c.id) < (?, ?)")
+        params.extend(selection.after)
+    return clauses, params
+
+
+async def select_conversation_page(
+    connection: aiosqlite.Connection, tenant_id: str, selection: ConversationFilter, limit: int
+) -> list[dict]:
+    """Return up to ``limit`` rows of ``CONVERSATION_VIEW``, newest lastMessageAt first.
+
+    NOTE: the search uses LIKE, which ignores case for ASCII letters only
+    (``JOSÉ`` does not find ``josé``). It also reads every message of each
+    candidate conversation, so a large tenant would need a full-text index.
+    """
+    clauses, params = _where(selection)
+    sql = (
+        CONVERSATION_VIEW
+        + " WHERE c.tenant_id = ?"
+        + "".join(f" AND {clause}" for clause in clauses)
+        + " ORDER BY c.last_message_at DESC, c.id DESC LIMIT ?"
+    )
+    return await fetch_all(connection, sql, (tenant_id, *params, limit))
+
+
+async def select_last_inbound_wamid(connection: aiosqlite.Connection, tenant_id: str, conversation_id: str) -> str | None:
+    """Return the wamid of the guest's latest message in a conversation, or None."""
+    return await fetch_value(
+        connection,
+        "SELECT whatsapp_msg_id FROM messages WHERE tenant_id = ? AND conversation_id = ?"
+        " AND direction = 'INBOUND' AND whatsapp_msg_id IS NOT NULL"
+        " ORDER BY created_at DESC, id DESC LIMIT 1",
+        (tenant_id, conversation_id),
+    )
