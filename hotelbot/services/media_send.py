@@ -89,7 +89,11 @@ async def send_media(runtime: Any, principal: dict[str, Any], upload: Upload) ->
     try:
         result = await _upload_and_send(runtime, principal, tenant, upload, file_id, size, sha256)
     except WhatsAppRejected as rejected:
-        await _link(runtime, tenant, file_id, rejected.extra.get("message"))
+        # Meta refused the upload (no message row) or the send (a FAILED row that shows the file).
+        if rejected.extra.get("message") is None:
+            await _forget(runtime, store, tenant, file_id)
+        else:
+            await _link(runtime, tenant, file_id, rejected.extra["message"])
         raise
     except BaseException:
         await _forget(runtime, store, tenant, file_id)
@@ -159,6 +163,7 @@ async def _upload_and_send(
         client_message_id=upload.client_message_id,
         created_by=principal["id"],
         media_url=media_path(tenant.id, file_id),
+        media_status="READY",
     )
     return await _send_as_attendant(runtime, principal, tenant, upload.conversation_id, request)
 
@@ -208,9 +213,7 @@ async def _send_as_attendant(
     return result
 
 
-async def _link(runtime: Any, tenant: Tenant, file_id: str, message: dict[str, Any] | None) -> None:
-    if message is None:
-        return
+async def _link(runtime: Any, tenant: Tenant, file_id: str, message: dict[str, Any]) -> None:
     async with runtime.db.write() as connection:
         await media_store.link_media_file(connection, tenant.id, file_id, message["id"])
 

@@ -92,9 +92,12 @@ def media_webhook(fixture: str, media_id: str, content: bytes, wamid: str, **fie
     return payload
 
 
-def text_webhook(wamid: str, body: str = "Olá, preciso de ajuda") -> dict:
+def text_webhook(wamid: str, body: str = "Olá, preciso de ajuda", phone_number_id: str | None = None) -> dict:
     payload = copy.deepcopy(load_fixture("inbound-text.json"))
-    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    value = payload["entry"][0]["changes"][0]["value"]
+    if phone_number_id:
+        value["metadata"]["phone_number_id"] = phone_number_id
+    message = value["messages"][0]
     message["id"] = wamid
     message["timestamp"] = str(int(time.time()))
     message["text"]["body"] = body
