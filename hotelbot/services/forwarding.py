@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -56,8 +57,13 @@ async def forward_message(runtime: Any, payload: dict[str, Any]) -> None:
         "Idempotency-Key": message["whatsapp_msg_id"],
     }
     started = time.monotonic()
+    limit = runtime.settings.forward_timeout
     try:
-        response = await runtime.n8n_http.post(tenant.n8n_url, content=raw, headers=headers)
+        # httpx bounds each connect and read; this bounds the whole call, so an N8N that trickles bytes cannot hold a worker.
+        async with asyncio.timeout(limit):
+            response = await runtime.n8n_http.post(tenant.n8n_url, content=raw, headers=headers)
+    except TimeoutError:
+        raise JobFailed(f"N8N did not respond within {limit:g} s") from None
     except httpx.HTTPError as exc:
         raise JobFailed(f"N8N unreachable: {type(exc).__name__}") from None
     finally:

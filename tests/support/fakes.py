@@ -96,22 +96,39 @@ class RecordingServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
+        self._request_handler = RequestHandler
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._port = self._server.server_address[1]
+        self._listening = True
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._port}"
 
     def start(self) -> RecordingServer:
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        if self._listening:
+            self._server.shutdown()
+            self._server.server_close()
+            self._listening = False
+
+    def refuse_connections(self) -> None:
+        """Close the listening socket, so connections to ``url`` are refused until :meth:`accept_connections`."""
+        self.stop()
+        self._thread.join(5)
+
+    def accept_connections(self) -> None:
+        """Listen on the same port again after :meth:`refuse_connections`."""
+        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), self._request_handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        self._listening = True
 
     def matching(self, predicate: Callable[[Recorded], bool] = lambda _: True) -> list[Recorded]:
         with self._condition:

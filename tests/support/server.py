@@ -50,6 +50,8 @@ class ServerProcess:
     process: subprocess.Popen | None
     log_path: Path
     tenants: list[TenantInfo]
+    # Extra keyword arguments of subprocess.Popen (user, group, preexec_fn) for fault tests.
+    popen_options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def tenant(self) -> TenantInfo:
@@ -58,17 +60,19 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 20.0, ready_statuses: tuple[int, ...] = (200,)) -> None:
+        """Start the server and wait until /healthz responds with one of ``ready_statuses``."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "hotelbot", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                **self.popen_options,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if httpx.get(self.base_url + "/healthz", timeout=1.0).status_code == 200:
+                if httpx.get(self.base_url + "/healthz", timeout=1.0).status_code in ready_statuses:
                     return
             except httpx.HTTPError:
                 pass
