@@ -2,7 +2,7 @@
 
 A file arrives through :class:`IncomingFile`: a temporary file in the
 tenant's folder, hashed and bounded while it is written, and renamed to its
-final name only when complete, so nobody reads half a file. Paths are built
+final name only when complete, so no reader sees half a file. Paths are built
 only from ids of the stored form (32 hex digits, plus an extension for files),
 never from a name a guest or a URL supplied.
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import sqlite3
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -67,7 +68,8 @@ async def test_media_downloaded_stored_and_served(server, graph, n8n, http, sock
     assert message["id"] == created["message"]["id"]
     assert message["mediaStatus"] == "READY"
     assert message["mediaUrl"].startswith(f"/api/media/{server.tenant.id}/")
-    assert "expires=" in message["mediaUrl"] and "sig=" in message["mediaUrl"]
+    assert "expires=" in message["mediaUrl"]
+    assert "sig=" in message["mediaUrl"]
 
     files = rows(server, "SELECT * FROM media_files")
     assert len(files) == 1
@@ -318,7 +320,7 @@ async def test_manual_retry_refused(server, graph, n8n, http):
     assert body["error"] == "Esta mensagem não tem arquivo do hóspede para baixar."
 
     old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=8)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    connection = __import__("sqlite3").connect(server.data_dir / "hotelbot.db")
+    connection = sqlite3.connect(server.data_dir / "hotelbot.db")
     with connection:
         connection.execute("UPDATE messages SET created_at = ? WHERE id = ?", (old, media_row[0]["id"]))
     connection.close()
@@ -393,7 +395,7 @@ async def test_locked_conversation_media_downloaded_not_forwarded(server, graph,
     client = await connect(server, http, sockets)
     await server.post_webhook(http, text_webhook("wamid.FIRST"))
     await asyncio.to_thread(n8n.wait_for, 1)
-    connection = __import__("sqlite3").connect(server.data_dir / "hotelbot.db")
+    connection = sqlite3.connect(server.data_dir / "hotelbot.db")
     with connection:
         connection.execute("UPDATE conversations SET ia_locked = 1")
     connection.close()

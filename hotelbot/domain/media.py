@@ -33,7 +33,7 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 DEFAULT_EXTENSION = ".bin"
 
 # Extensions of the types WhatsApp sends and accepts. Checked before the
-# mimetypes module, whose answers depend on the host's /etc/mime.types.
+# mimetypes module, whose results depend on the host's /etc/mime.types.
 EXTENSIONS: dict[str, str] = {
     "image/jpeg": ".jpg",
     "image/png": ".png",
@@ -95,8 +95,8 @@ def normalize_content_type(raw: str | None) -> str:
     """Return ``raw`` as lower-case ``type/subtype`` with its well-formed parameters.
 
     ``Audio/OGG; Codecs=opus`` becomes ``audio/ogg; codecs=opus``. A missing or
-    malformed type becomes ``application/octet-stream``; a parameter that
-    could carry anything but a plain token is dropped, so the result is
+    malformed type becomes ``application/octet-stream``. A parameter that
+    could contain anything but a plain token is dropped, so the result is
     safe in a Content-Type header.
     """
     if not raw:
@@ -133,7 +133,7 @@ def is_tenant_id(value: str) -> bool:
 
 
 def is_file_id(value: str) -> bool:
-    """Whether ``value`` has the form of a stored file's id: 32 hex digits and an extension."""
+    """Return whether ``value`` has the form of a stored file's id: 32 hex digits and an extension."""
     return bool(_FILE_ID.fullmatch(value))
 
 
@@ -160,7 +160,7 @@ def content_disposition(disposition: str, filename: str) -> str:
 
 
 def sha256_matches(digest: bytes, expected: str) -> bool:
-    """Whether ``digest`` equals Meta's sha256, which comes as base64 (or, from some sources, hex)."""
+    """Return whether ``digest`` equals Meta's sha256, which is base64 (hex is accepted too)."""
     expected = expected.strip()
     if re.fullmatch(r"[0-9a-fA-F]{64}", expected):
         return digest.hex() == expected.lower()
@@ -196,11 +196,11 @@ class ByteRange:
 
 
 class RangeNotSatisfiable(ValueError):
-    """The Range header is malformed, asks for several ranges, or lies outside the file."""
+    """The Range header is malformed, requests several ranges, or lies outside the file."""
 
 
 def parse_range(header: str | None, size: int) -> ByteRange | None:
-    """Return the single byte range a Range header asks for, or None without a header.
+    """Return the single byte range a Range header requests, or None without a header.
 
     Accepts ``bytes=S-E``, ``bytes=S-`` and ``bytes=-N`` (the last N bytes).
     Raises RangeNotSatisfiable for any other form, for several ranges and for
@@ -233,7 +233,7 @@ def etag_for(sha256_hex: str) -> str:
 
 
 def etag_matches(header: str | None, etag: str) -> bool:
-    """Whether an If-None-Match header names ``etag`` (weak comparison, ``*`` matches)."""
+    """Return whether an If-None-Match header names ``etag`` (weak comparison, ``*`` matches)."""
     if not header:
         return False
     for candidate in header.split(","):

@@ -1,7 +1,7 @@
 """Downloading guests' media from the Graph API into the media store.
 
-The message row exists first with mediaStatus PENDING. The download job asks
-the Graph API for a temporary URL (never a URL from the webhook body),
+The message row exists first with mediaStatus PENDING. The download job requests
+a temporary URL from the Graph API (never a URL from the webhook body),
 streams the file with the tenant's token into the tenant's folder, bounded by
 WhatsApp's limit for the type and checked against Meta's sha256, then sets
 mediaStatus READY and mediaUrl, emits ``message:updated`` and releases the
@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 # Meta keeps a guest's media for 7 days after the message.
 MEDIA_KEPT_BY_META = dt.timedelta(days=7)
-# New temporary URLs fetched in one attempt when Meta answers 404 on an expired one.
+# New temporary URLs fetched in one attempt when Meta responds 404 to an expired one.
 URL_REFRESHES = 2
 DOWNLOAD_CHUNK = 256 * 1024
 DOWNLOAD_PRIORITY = 10
@@ -55,7 +55,7 @@ class MediaRejected(Exception):
 
 
 class UrlExpired(Exception):
-    """The temporary URL answered 404: it expired, and a new one is needed."""
+    """The temporary URL responded 404 because it expired, so a new one is needed."""
 
 
 def media_path(tenant_id: str, file_id: str) -> str:
@@ -94,7 +94,7 @@ async def download_media(runtime: Any, payload: dict[str, Any]) -> None:
 
 
 async def _fetch(runtime: Any, tenant: Tenant, message: dict) -> dict[str, Any]:
-    """Fetch a temporary URL and download it, fetching a new URL when Meta answers 404."""
+    """Fetch a temporary URL and download it, fetching a new URL when Meta responds 404."""
     for refresh in range(URL_REFRESHES + 1):
         info = await _media_info(runtime, tenant, message)
         try:
@@ -104,7 +104,7 @@ async def _fetch(runtime: Any, tenant: Tenant, message: dict) -> dict[str, Any]:
                 "Temporary media URL expired for message %s (tenant %s); fetching a new one (%d/%d)",
                 message["id"], tenant.id, refresh + 1, URL_REFRESHES,
             )
-    raise JobFailed(f"temporary media URL answered 404 {URL_REFRESHES + 1} times")
+    raise JobFailed(f"temporary media URL responded 404 {URL_REFRESHES + 1} times")
 
 
 async def _media_info(runtime: Any, tenant: Tenant, message: dict) -> MediaInfo:
@@ -116,9 +116,9 @@ async def _media_info(runtime: Any, tenant: Tenant, message: dict) -> MediaInfo:
     except GraphError as error:
         if error.retryable:
             raise JobFailed(f"Graph API error {error.code}: {error.title}") from None
-        raise MediaRejected("UNKNOWN_MEDIA", f"Graph API refused media id (code {error.code}): {error.title}") from None
+        raise MediaRejected("UNKNOWN_MEDIA", f"Graph API rejected media id (code {error.code}): {error.title}") from None
     except (KeyError, TypeError, ValueError):
-        raise JobFailed("Graph API media answer without a URL") from None
+        raise JobFailed("Graph API media response without a URL") from None
 
     limit = _size_limit(message)
     if info.file_size is not None and info.file_size > limit:
@@ -147,7 +147,7 @@ async def _stream(runtime: Any, tenant: Tenant, message: dict, info: MediaInfo, 
         if response.status_code == 404:
             raise UrlExpired()
         if response.status_code >= 400:
-            raise JobFailed(f"temporary media URL answered HTTP {response.status_code}")
+            raise JobFailed(f"temporary media URL responded HTTP {response.status_code}")
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise MediaRejected("TOO_LARGE", f"Content-Length {declared} over the {limit}-byte limit of {message['type']}")
@@ -282,7 +282,7 @@ def job_time_limit(settings: Any) -> float:
     """Return the time limit of one download attempt: the largest file at the slowest rate tolerated.
 
     Each download also enforces its own limit sized to the file (see
-    ``download_time_limit``), so a sticker still fails fast; this outer limit
+    ``download_time_limit``), so a sticker still fails fast. This outer limit
     only catches a job that hangs outside the transfer.
     """
     largest = rules.download_time_limit(None, rules.LARGEST_LIMIT, settings.media_timeout, settings.media_min_rate)

@@ -32,7 +32,7 @@ STALE_PARTIAL_SECONDS = 86400.0
 
 @dataclasses.dataclass
 class PurgeResult:
-    """What a purge removed: files, bytes freed, and the (tenant id, message id) pairs now DELETED."""
+    """Outcome of a purge: files removed, bytes freed, and the (tenant id, message id) pairs now DELETED."""
 
     files: int = 0
     bytes_freed: int = 0

@@ -2,8 +2,8 @@
 
 The file is kept in the media store, uploaded to the Graph API, and sent
 through :func:`hotelbot.services.outbound.send` with the same take-over by
-reply as a text (IN_PROGRESS, assigned to the sender if nobody had it, the
-AI locked) and the same 24-hour window check. The stored message's mediaUrl
+reply as a text (IN_PROGRESS, assigned to the sender if it was unassigned,
+the AI locked) and the same 24-hour window check. The stored message's mediaUrl
 points at the kept file, so attendants see what was sent.
 """
 
@@ -52,7 +52,7 @@ class Upload:
 
 
 def validate_upload(upload: Upload) -> None:
-    """Raise ValidationFailed naming each field that cannot be sent as the upload says."""
+    """Raise ValidationFailed naming each field of the upload that WhatsApp would reject."""
     details = []
     if rules.essence(upload.content_type) not in rules.SENDABLE_TYPES:
         details.append({
@@ -180,7 +180,7 @@ async def _upload(runtime: Any, tenant: Tenant, file_id: str, file_name: str, co
         logger.warning("Media upload for tenant %s failed: Graph API unavailable (%s)", tenant.id, error.title)
         raise ServiceUnavailable("WhatsApp could not be reached, so the file was not sent. Try again in a moment.") from None
     except GraphError as error:
-        logger.warning("Media upload for tenant %s refused by WhatsApp: code %s", tenant.id, error.code)
+        logger.warning("Media upload for tenant %s rejected by WhatsApp: code %s", tenant.id, error.code)
         rejected = WhatsAppRejected(MESSAGES.get(error.code, WhatsAppRejected.message), extra={"whatsappCode": error.code})
         rejected.status = 502 if error.code in (190, 10, 200) else 422
         raise rejected from None

@@ -11,7 +11,7 @@ from hotelbot.storage.database import fetch_all, fetch_one
 
 
 async def insert_media_file(connection: aiosqlite.Connection, tenant_id: str, row: dict[str, Any]) -> None:
-    """Insert a file row; ``row`` holds id, message_id, kind, content_type, file_name, size and sha256."""
+    """Insert a file row; ``row`` contains id, message_id, kind, content_type, file_name, size and sha256."""
     await connection.execute(
         "INSERT INTO media_files (id, tenant_id, message_id, kind, content_type, file_name, size, sha256, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -4,7 +4,7 @@ Quart fixes a request body's size limit (``MAX_CONTENT_LENGTH``) and its
 receive timeout (``BODY_TIMEOUT``) when it creates the request, before any
 hook or route runs, and drops the body as soon as a declared Content-Length
 exceeds the limit. Setting ``request.max_content_length`` inside a route is
-therefore too late for an upload; a route declares its limits here instead,
+therefore too late for an upload. A route declares its limits here instead,
 and the app uses :class:`SizedRequest` as its request class.
 """
 
@@ -26,7 +26,7 @@ class SizedRequest(Request):
             kwargs["max_content_length"], kwargs["body_timeout"] = limits
         super().__init__(method, scheme, path, *args, **kwargs)
         if limits is not None:
-            # Quart's Request keeps the limit only in its body; this makes 413 answers name it.
+            # Quart's Request keeps the limit only in its body, so set it here for the 413 message.
             self.max_content_length = limits[0]
 
 

@@ -3,7 +3,7 @@
 ``GET /api/media/{tenantId}/{fileId}`` accepts the Authorization header of a
 user of that tenant, or the short-lived signature that every mediaUrl the API
 returns carries (``?expires=&sig=``), so ``<img>``, ``<audio>`` and
-``<video>`` tags work. Another tenant's file and an unknown id both answer
+``<video>`` tags work. Another tenant's file and an unknown id both return
 404. Paths are built only from ids of the stored form, so no request can
 leave the tenant's folder.
 """
