@@ -409,3 +409,39 @@ async def test_locked_conversation_media_downloaded_not_forwarded(server, graph,
     assert rows(server, "SELECT forward_state FROM messages WHERE whatsapp_msg_id = 'wamid.LOCKED'") == [{"forward_state": "NONE"}]
     assert len(n8n.requests) == 1
     assert json.loads(n8n.requests[0].body)["messageType"] == "TEXT"
+
+
+async def test_download_resumed_after_crash(server, graph, n8n, http):
+    await server.post_webhook(http, text_webhook("wamid.BEFORE"))
+    await asyncio.to_thread(n8n.wait_for, 1)
+    connection = sqlite3.connect(server.data_dir / "hotelbot.db")
+    with connection:
+        # A conversation locked for people: its media is downloaded but never forwarded.
+        connection.execute("UPDATE conversations SET ia_locked = 1")
+    connection.close()
+    content = pdf()
+    graph.add_media("7015", content, "application/pdf")
+    crashed = threading.Event()
+    default = graph.default_handler
+
+    def hang_until_crash(request: Recorded) -> Reply:
+        if request.path == file_path("7015") and not crashed.is_set():
+            crashed.wait(20)
+            return Reply(500, {"error": {"message": "gone", "code": 2}})
+        return default(request)
+
+    graph.handler = hang_until_crash
+    await server.post_webhook(http, media_webhook("inbound-document.json", "7015", content, "wamid.CRASH"))
+    await asyncio.to_thread(graph.wait_for, 1, lambda request: request.path == file_path("7015"))
+    await asyncio.to_thread(server.kill)
+    crashed.set()
+    assert rows(server, "SELECT media_status FROM messages WHERE whatsapp_msg_id = 'wamid.CRASH'") == [{"media_status": "PENDING"}]
+
+    await asyncio.to_thread(server.start)
+
+    await eventually(lambda: rows(server, "SELECT 1 FROM messages WHERE whatsapp_msg_id = 'wamid.CRASH' AND media_status = 'READY'"), timeout=15)
+    stored = rows(server, "SELECT id FROM media_files")
+    assert len(stored) == 1
+    assert (server.data_dir / "media" / server.tenant.id / stored[0]["id"]).read_bytes() == content
+    assert [name for name in stored_files(server) if name.endswith(".part")] == []
+    assert len(n8n.requests) == 1
