@@ -48,6 +48,8 @@ def run_purge(args: argparse.Namespace) -> int:
     if days is None or days < 1:
         raise CommandError("Give --older-than DAYS (1 or more), or set media_retention_days.")
 
+    # NOTE: a running server does not tell connected attendants about files this
+    # command removes; they see mediaStatus DELETED when they next load the messages.
     async def purge() -> Any:
         async with open_database(settings) as (db, data_dir):
             return await purge_media(db, data_dir.media, days)

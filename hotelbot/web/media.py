@@ -60,6 +60,8 @@ class RangeNotSatisfiable(AppError):
 def _declare_upload_limits(state: BlueprintSetupState) -> None:
     settings = state.app.extensions["hotelbot"].settings
     timeout = rules.download_time_limit(None, rules.LARGEST_LIMIT, settings.media_timeout, settings.media_min_rate)
+    # NOTE: Quart buffers a body before the route authenticates the caller, so a client
+    # without a valid token can still make the server hold up to this many bytes per request.
     allow_large_body(SEND_MEDIA_PATH, rules.LARGEST_LIMIT + MULTIPART_OVERHEAD, int(timeout))
 
 
