@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,17 @@ import aiosqlite
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+REOPEN_INTERVAL_SECONDS = 1.0
+READER_WAIT_SECONDS = 5.0
 
 
 def _row_factory(cursor: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
     return {column[0]: value for column, value in zip(cursor.description, row)}
+
+
+def _is_read_only(error: BaseException) -> bool:
+    """Return whether ``error`` is SQLite's "attempt to write a readonly database" or one of its variants."""
+    return isinstance(error, sqlite3.Error) and getattr(error, "sqlite_errorname", "").startswith("SQLITE_READONLY")
 
 
 def configure_connection(connection: sqlite3.Connection, synchronous: str) -> None:
@@ -47,6 +55,8 @@ class Database:
         self._write_lock = asyncio.Lock()
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
+        self._read_only_error: str | None = None
+        self._last_reopen = 0.0
 
     async def _connect(self) -> aiosqlite.Connection:
         connection = await aiosqlite.connect(self.path, isolation_level=None)
@@ -58,13 +68,16 @@ class Database:
         return connection
 
     async def open(self) -> None:
+        await self._open_connections()
+        logger.info("Database opened: %s (synchronous=%s)", self.path, self._synchronous)
+
+    async def _open_connections(self) -> None:
         self._writer = await self._connect()
         for _ in range(self._reader_count):
             reader = await self._connect()
             await reader.execute("PRAGMA query_only = ON")
             self._all_readers.append(reader)
             self._readers.put_nowait(reader)
-        logger.info("Database opened: %s (synchronous=%s)", self.path, self._synchronous)
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -85,10 +98,14 @@ class Database:
         SQLite rolls a transaction back by itself on some I/O errors (a full
         disk), so the rollback here runs only while a transaction is open and
         the caller sees the original error. After a "read-only database" error
-        the writer is opened again, so writes resume once permissions are fixed.
+        every connection is opened again before the next write (at most once a
+        second), so writes resume without a restart once permissions are fixed.
         """
-        assert self._writer is not None, "database is not open"
         async with self._write_lock:
+            if self._read_only_error is not None:
+                await self._reopen_connections()
+            if self._writer is None:
+                raise sqlite3.OperationalError("database is not open")
             try:
                 await self._writer.execute("BEGIN IMMEDIATE")
                 yield self._writer
@@ -96,21 +113,51 @@ class Database:
             except BaseException as error:
                 if self._writer.in_transaction:
                     await self._writer.execute("ROLLBACK")
-                if isinstance(error, sqlite3.Error) and getattr(error, "sqlite_errorname", "").startswith("SQLITE_READONLY"):
-                    await self._reopen_writer()
+                if _is_read_only(error):
+                    self._note_read_only(error)
                 raise
+            if self._read_only_error is not None:
+                logger.info("Database takes writes again: %s", self.path)
+                self._read_only_error = None
 
-    async def _reopen_writer(self) -> None:
-        """Replace the writer with a new connection; keep the old one if the new one cannot be opened."""
-        try:
-            replacement = await self._connect()
-        except sqlite3.Error as error:
-            logger.error("Database writer could not be opened again: %s", error)
+    def _note_read_only(self, error: BaseException) -> None:
+        if self._read_only_error is None:
+            logger.error(
+                "Database file is read-only (%s): %s; connections will be opened again until writes succeed",
+                error, self.path,
+            )
+        self._read_only_error = str(error)
+
+    async def _reopen_connections(self) -> None:
+        """Close and open the writer and every reader, so none keeps the file opened read-only.
+
+        SQLite opens a file read-only when its permissions forbid writing, and
+        the connections of one process share the WAL index, so every one of them
+        must be closed before a new one can write. Readers in use are waited
+        for up to READER_WAIT_SECONDS; otherwise the next write tries again.
+        """
+        if time.monotonic() - self._last_reopen < REOPEN_INTERVAL_SECONDS:
             return
-        previous, self._writer = self._writer, replacement
-        with contextlib.suppress(sqlite3.Error):
-            await previous.close()
-        logger.warning("Database writer opened again after a read-only error: %s", self.path)
+        self._last_reopen = time.monotonic()
+        idle: list[aiosqlite.Connection] = []
+        try:
+            for _ in self._all_readers:
+                idle.append(await asyncio.wait_for(self._readers.get(), READER_WAIT_SECONDS))
+        except asyncio.TimeoutError:
+            for reader in idle:
+                self._readers.put_nowait(reader)
+            return
+
+        for connection in [self._writer, *self._all_readers]:
+            if connection is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    await connection.close()
+        self._writer = None
+        self._all_readers.clear()
+        try:
+            await self._open_connections()
+        except sqlite3.Error as error:
+            logger.error("Database connections could not be opened again: %s: %s", self.path, error)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.webhooks import new_wamid, text_message
 
@@ -133,3 +134,19 @@ def database_files(data_dir: Path) -> list[Path]:
     """Return the application database and its WAL and shared-memory files that exist."""
     names = ("hotelbot.db", "hotelbot.db-wal", "hotelbot.db-shm")
     return [data_dir / name for name in names if (data_dir / name).exists()]
+
+
+def scrape(server: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Return the server's /metrics as ``{(sample name, sorted labels): value}``."""
+    response = httpx.get(server.base_url + "/metrics", timeout=5.0)
+    response.raise_for_status()
+    samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def metric(server: Any, name: str, **labels: str) -> float:
+    """Return one sample of the server's /metrics, 0.0 when it is absent."""
+    return scrape(server).get((name, tuple(sorted(labels.items()))), 0.0)
