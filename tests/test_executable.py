@@ -105,11 +105,13 @@ def provision(installation: Installation, n8n_url: str) -> Provisioned:
     """Create a tenant and an admin with the executable's CLI, secrets passed by environment variable."""
     secrets = {"META_ACCESS_TOKEN": "executable-access-token", "META_APP_SECRET": APP_SECRET,
                "META_VERIFY_TOKEN": "executable-verify-token", "ADMIN_PASSWORD": PASSWORD}
+    # An empty PYTHONTZPATH hides /usr/share/zoneinfo, so the time zone must come from the bundled tzdata.
     created = installation.run(
         "tenant", "create", "--name", "Hotel Serra", "--phone-number-id", "106500000000001",
         "--access-token-env", "META_ACCESS_TOKEN", "--app-secret-env", "META_APP_SECRET",
         "--verify-token-env", "META_VERIFY_TOKEN", "--n8n-url", n8n_url,
-        "--hotel-unit", "Campos do Jordão", "--json", extra_env=secrets,
+        "--hotel-unit", "Campos do Jordão", "--time-zone", "America/Sao_Paulo", "--json",
+        extra_env={**secrets, "PYTHONTZPATH": ""},
     )
     assert created.returncode == 0, created.stderr
     tenant = json.loads(created.stdout)
