@@ -248,5 +248,6 @@ def load_settings(
         elif setting.name in file_values:
             values[setting.name] = _parse_value(setting, file_values[setting.name], CONFIG_FILE_NAME)
         else:
-            values[setting.name] = setting.default
+            # Defaults go through the parser too: trusted_proxies' default is written as text.
+            values[setting.name] = _parse_value(setting, setting.default, "default")
     return Settings(values)

@@ -39,8 +39,13 @@ def _principal(row: dict, session_id: str) -> dict[str, Any]:
 
 
 async def _issue_pair(runtime: Any, user: dict, session_id: str) -> tuple[str, str, Any]:
+    # The token names the unit as the API does ("Campos do Jordão"), not by its slug.
+    unit_name = user["hotel_unit"]
+    tenant = await runtime.tenants.get(user["tenant_id"]) if unit_name else None
+    if tenant is not None:
+        unit_name = tenant.hotel_units.get(unit_name, unit_name)
     access = runtime.tokens.issue_access(
-        AccessClaims(user["id"], user["tenant_id"], user["role"], user["hotel_unit"], session_id)
+        AccessClaims(user["id"], user["tenant_id"], user["role"], unit_name, session_id)
     )
     refresh, claims = runtime.tokens.issue_refresh(user["id"], session_id)
     return access, refresh, claims
