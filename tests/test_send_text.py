@@ -378,3 +378,21 @@ async def test_graph_unreachable_for_templates(api, graph):
     assert response.status_code == 503
     assert response.json()["code"] == "UNAVAILABLE"
 
+
+
+async def test_graph_unreachable_reply_survives_restart(api, graph):
+    conversation_id = await guest_writes(api, wa_id=phone(15))
+    graph.refuse_connections()
+
+    sent = await _send(api, conversation_id, "Enviada depois")
+
+    assert sent["status"] == 202
+    assert sent["body"]["message"]["status"] == "PENDING"
+    assert sent["body"]["message"]["error"] is None
+    api.server.stop()
+    graph.accept_connections()
+    api.server.start()
+
+    sent_rows = await eventually(lambda: [row for row in _outbound(api.server) if row["status"] == "SENT"], timeout=20)
+    assert [row["content"] for row in sent_rows] == ["Enviada depois"]
+    assert [request.json()["text"]["body"] for request in graph.sends()] == ["Enviada depois"]

@@ -195,3 +195,29 @@ async def test_status_of_other_tenant_not_applied(api, server, http):
     assert response.status_code == 200
     await _processed(api)
     assert _status(api, message["id"]) == "SENT"
+
+
+async def test_events_reach_each_client_once(api, sockets):
+    """A client in several target rooms (tenant, unit, conversation) gets each event once."""
+    conversation_id, message = await _reply(api, 9)
+    unit = await api.call("PATCH", f"/conversations/{conversation_id}", "supervisor", json={"hotelUnit": "Campos do Jordão"})
+    assert unit.status_code == 200
+    campos = await api.socket("attendant_campos", sockets)
+    supervisor = await api.socket("supervisor", sockets)
+    for client in (campos, supervisor):
+        assert await client.call("join:conversation", {"conversationId": conversation_id}) == {"ok": True}
+
+    await _post_status(api, message["whatsappMsgId"], "READ")
+    escalated = await api.http.post(
+        api.server.base_url + "/n8n/escalate", headers={"X-API-Key": api.tenant.api_key},
+        json={"conversationId": conversation_id, "reason": "Reclamação", "priority": "HIGH"},
+    )
+    assert escalated.status_code == 200
+
+    for client in (campos, supervisor):
+        assert (await client.next("message:status"))["status"] == "READ"
+        assert (await client.next("escalation:new"))["conversation"]["id"] == conversation_id
+        await client.expect_none("message:status", within=0.3)
+        await client.expect_none("escalation:new", within=0.3)
+        assert len(client.received["message:status"]) == 1
+        assert len(client.received["escalation:new"]) == 1
