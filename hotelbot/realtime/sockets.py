@@ -4,8 +4,8 @@ A client sends its access token in the handshake (``auth: {token}``) or as the
 ``?token=`` query parameter. On connect a socket joins ``tenant:{tenantId}``,
 ``user:{userId}`` and ``tenant:{tenantId}:unit:{slug}`` for a user with a unit,
 or ``tenant:{tenantId}:unit:*`` for a user who works for every unit. A refused
-connection carries ``{message, code}``, which the JavaScript client shows in
-``connect_error``.
+connection carries the translated message and ``data: {code}``, which the
+JavaScript client shows in ``connect_error`` as ``err.message`` and ``err.data``.
 """
 
 from __future__ import annotations
@@ -86,7 +86,9 @@ class RealtimeServer:
         except AppError as error:
             body = error_body(error, DEFAULT_LANGUAGE)
             logger.info("Socket connection refused: %s", error.code)
-            raise socketio.exceptions.ConnectionRefusedError({"message": body["error"], "code": body["code"]})
+            # The client's connect_error receives {message, data: {code}}; a single dict
+            # argument would be turned into a string and reach it as the message.
+            raise socketio.exceptions.ConnectionRefusedError(body["error"], {"code": body["code"]})
 
         await self.sio.save_session(sid, principal)
         await self.sio.enter_room(sid, tenant_room(principal["tenant_id"]))
