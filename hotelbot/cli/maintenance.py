@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sqlite3
 import sys
@@ -38,20 +39,41 @@ def add_commands(commands: Any, add_data_dir: Callable) -> None:
     doctor.set_defaults(handler=run_doctor)
 
 
-def _progress(stage: str, fraction: float) -> None:
-    if sys.stderr.isatty():
-        print(f"\r{translate(stage.capitalize())}: {fraction:5.0%}", end="", file=sys.stderr)
+class ProgressLine:
+    """Redraws one terminal line per backup stage (``Database:  42%``); silent when stderr is not a terminal."""
+
+    def __init__(self) -> None:
+        self._last_drawn: tuple[str, int] | None = None
+        self._enabled = sys.stderr.isatty()
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        if not self._enabled:
+            return
+        percent = int(fraction * 100)
+        if (stage, percent) == self._last_drawn:
+            return
+        if self._last_drawn is not None and self._last_drawn[0] != stage:
+            print(file=sys.stderr)
+        self._last_drawn = (stage, percent)
+        print(f"\r{translate(stage.capitalize())}: {percent:3d}%", end="", file=sys.stderr, flush=True)
+
+    def finish(self) -> None:
+        if self._last_drawn is not None:
+            print(file=sys.stderr)
 
 
 def run_backup(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     passphrase = read_secret(args, "passphrase", "", required=False)
+    progress = ProgressLine()
     try:
-        manifest = create_backup(DataDir(settings.data_path), Path(args.to), passphrase, _progress)
+        manifest = create_backup(DataDir(settings.data_path), Path(args.to), passphrase, progress)
     except BackupError as error:
         raise CommandError(str(error), **error.params) from None
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
+    except OSError as error:
+        raise CommandError("Backup failed: {error}", error=error) from None
+    finally:
+        progress.finish()
     say("Backup written: {path} ({messages} messages, {media} media files)", path=args.to,
         messages=manifest["messages"], media=manifest["mediaFiles"])
     if not passphrase:
@@ -66,6 +88,8 @@ def run_restore(args: argparse.Namespace) -> int:
         manifest = restore_backup(Path(args.file), DataDir(settings.data_path), passphrase, args.replace)
     except BackupError as error:
         raise CommandError(str(error), **error.params) from None
+    except OSError as error:
+        raise CommandError("Restore failed: {error}", error=error) from None
     say("Backup restored into {path} ({messages} messages).", path=settings.data_path, messages=manifest["messages"])
     return 0
 
@@ -80,6 +104,12 @@ def _doctor_findings(settings: Any) -> list[tuple[str, str, dict]]:
     mode = data_dir.secrets_file.stat().st_mode & 0o777
     if mode & 0o077:
         findings.append(("problem", "secrets.json is readable by others (mode {mode}): run chmod 600 on it.", {"mode": oct(mode)}))
+    unwritable = _unwritable_files(data_dir)
+    if unwritable:
+        findings.append((
+            "problem", "Not writable by this user: {files}. Fix their owner or permissions (chown, chmod).",
+            {"files": ", ".join(unwritable)},
+        ))
     pending = pending_migrations(data_dir.database)
     if pending:
         findings.append(("warning", "{count} migration(s) will be applied at the next start.", {"count": len(pending)}))
@@ -100,11 +130,12 @@ def _doctor_findings(settings: Any) -> list[tuple[str, str, dict]]:
         if dead:
             findings.append(("warning", "{count} failed job(s): see hotelbot jobs failed.", {"count": dead}))
 
-    try:
-        asyncio.run(_open_all_secrets(settings))
-        findings.append(("ok", "The master key opens every tenant's secrets.", {}))
-    except SecretBoxError:
-        findings.append(("problem", "The master key does not open the tenants' secrets: check HOTELBOT_MASTER_KEY and secrets.json.", {}))
+    if "0001_initial" not in pending:
+        try:
+            asyncio.run(_open_all_secrets(data_dir))
+            findings.append(("ok", "The master key opens every tenant's secrets.", {}))
+        except SecretBoxError:
+            findings.append(("problem", "The master key does not open the tenants' secrets: check HOTELBOT_MASTER_KEY and secrets.json.", {}))
 
     free = shutil.disk_usage(data_dir.root).free
     level = "problem" if free < 500 * 1024 * 1024 else "ok"
@@ -114,13 +145,33 @@ def _doctor_findings(settings: Any) -> list[tuple[str, str, dict]]:
     return findings
 
 
-async def _open_all_secrets(settings: Any) -> None:
-    from hotelbot.cli.common import open_database
+def _unwritable_files(data_dir: DataDir) -> list[str]:
+    """Return the names of the data directory and its SQLite files that this user cannot write."""
+    candidates = [data_dir.root, data_dir.media, data_dir.queue]
+    for suffix in ("", "-wal", "-shm"):
+        candidates.append(data_dir.database.with_name(data_dir.database.name + suffix))
+    return [
+        str(path.relative_to(data_dir.root)) if path != data_dir.root else str(path)
+        for path in candidates
+        if path.exists() and not os.access(path, os.W_OK)
+    ]
+
+
+async def _open_all_secrets(data_dir: DataDir) -> None:
+    """Decrypt every tenant's secrets; raise SecretBoxError when the master key does not open them.
+
+    Opens the database as it is: the doctor checks, and never migrates or creates anything.
+    """
+    from hotelbot.storage.database import Database
     from hotelbot.storage.tenants import select_tenants
 
-    async with open_database(settings) as (db, data_dir):
+    db = Database(data_dir.database, readers=1)
+    await db.open()
+    try:
         async with db.read() as connection:
             await select_tenants(connection, open_box(data_dir))
+    finally:
+        await db.close()
 
 
 def run_doctor(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ reordered, dropped or truncated unnoticed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -37,7 +38,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from hotelbot import __version__
 from hotelbot.clock import now_iso
-from hotelbot.datadir import DataDir
+from hotelbot.datadir import SECRETS_FILE, DataDir
 
 logger = logging.getLogger(__name__)
 
@@ -101,12 +102,27 @@ def _decrypt(source: BinaryIO, target: BinaryIO, passphrase: str) -> None:
 
 
 def _copy_database(source: Path, target: Path, progress: Progress) -> None:
-    """Copy a live SQLite database page by page with the online backup API."""
-    with sqlite3.connect(source, timeout=30) as origin, sqlite3.connect(target) as copy:
+    """Copy a live SQLite database page by page with the online backup API.
+
+    The source connection keeps one read transaction open for the whole copy, so
+    the copy is the snapshot at its start. Without it, SQLite restarts the copy
+    whenever another process (the server) commits between two steps, and a
+    large database under steady writes would never finish.
+    """
+    origin = sqlite3.connect(source, timeout=30, isolation_level=None)
+    copy = sqlite3.connect(target)
+    try:
+        origin.execute("BEGIN")
+        origin.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
         def report(status: int, remaining: int, total: int) -> None:
             progress("database", 1.0 - remaining / total if total else 1.0)
 
-        origin.backup(copy, pages=2048, progress=report)
+        origin.backup(copy, pages=2048, progress=report, sleep=0)
+        origin.execute("COMMIT")
+    finally:
+        origin.close()
+        copy.close()
     progress("database", 1.0)
 
 
@@ -124,7 +140,7 @@ def create_backup(data_dir: DataDir, destination: Path, passphrase: str | None =
     with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".backup-") as scratch:
         database_copy = Path(scratch) / "hotelbot.db"
         _copy_database(data_dir.database, database_copy, progress)
-        with sqlite3.connect(database_copy) as connection:
+        with contextlib.closing(sqlite3.connect(database_copy)) as connection:
             messages = connection.execute("SELECT count(*) FROM messages").fetchone()[0]
         media = list(_media_files(data_dir))
         manifest = {"version": __version__, "createdAt": now_iso(), "messages": messages, "mediaFiles": len(media)}
@@ -141,17 +157,43 @@ def create_backup(data_dir: DataDir, destination: Path, passphrase: str | None =
             info.size = len(raw)
             archive.addfile(info, io.BytesIO(raw))
 
-        partial = destination.with_name(destination.name + ".part")
-        with archive_path.open("rb") as source, partial.open("wb") as target:
-            if passphrase:
-                _encrypt(source, target, passphrase)
-            else:
-                shutil.copyfileobj(source, target)
-        os.chmod(partial, 0o600)
-        os.replace(partial, destination)
+        _write_final(archive_path, destination, passphrase, progress)
 
     logger.info("Backup written to %s (%d messages, %d media files)", destination, messages, len(media))
     return manifest
+
+
+class _ProgressReader:
+    """A file wrapper that reports the share of ``total`` bytes read so far as stage ``writing``."""
+
+    def __init__(self, handle: BinaryIO, total: int, progress: Progress) -> None:
+        self._handle = handle
+        self._total = total
+        self._done = 0
+        self._progress = progress
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self._done += len(data)
+        self._progress("writing", self._done / self._total if self._total else 1.0)
+        return data
+
+
+def _write_final(archive_path: Path, destination: Path, passphrase: str | None, progress: Progress) -> None:
+    """Write the archive to ``destination`` (encrypted with a passphrase), mode 0600, replacing it atomically."""
+    partial = destination.with_name(destination.name + ".part")
+    try:
+        with archive_path.open("rb") as plain, partial.open("wb") as target:
+            os.chmod(partial, 0o600)
+            source = _ProgressReader(plain, archive_path.stat().st_size, progress)
+            if passphrase:
+                _encrypt(source, target, passphrase)
+            else:
+                shutil.copyfileobj(source, target, CHUNK)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, destination)
 
 
 def _safe_members(archive: tarfile.TarFile) -> list[tarfile.TarInfo]:
@@ -170,35 +212,17 @@ def restore_backup(source: Path, data_dir: DataDir, passphrase: str | None = Non
     Refuses while a server runs on ``data_dir``, and refuses to replace existing
     data unless ``replace``; replaced data is kept beside it, renamed.
     """
+    if not source.is_file():
+        raise BackupError("Backup file not found: {path}.", path=source)
     if data_dir.is_serving():
         raise BackupError("A hotelbot server is running on this data directory; stop it first.")
     if data_dir.exists() and not replace:
         raise BackupError("The data directory already holds data; pass --replace to replace it.")
 
+    data_dir.root.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".restore-", dir=data_dir.root.parent) as scratch:
-        archive_path = Path(scratch) / "backup.tar.gz"
-        with source.open("rb") as encrypted, archive_path.open("wb") as plain:
-            head = encrypted.read(len(MAGIC))
-            encrypted.seek(0)
-            if head == MAGIC:
-                if not passphrase:
-                    raise BackupError("This backup is encrypted: pass its passphrase.")
-                _decrypt(encrypted, plain, passphrase)
-            else:
-                shutil.copyfileobj(encrypted, plain)
-
-        unpacked = Path(scratch) / "data"
-        try:
-            with tarfile.open(archive_path, "r:gz") as archive:
-                archive.extractall(unpacked, members=_safe_members(archive), filter="data")
-        except (tarfile.TarError, OSError, EOFError) as error:
-            raise BackupError("The backup cannot be read: {error}.", error=error) from error
-        manifest = json.loads((unpacked / "manifest.json").read_text())
-
-        with sqlite3.connect(unpacked / "hotelbot.db") as connection:
-            verdict = connection.execute("PRAGMA integrity_check").fetchone()[0]
-        if verdict != "ok":
-            raise BackupError("The backup's database failed its integrity check.")
+        unpacked = _unpack(source, Path(scratch), passphrase)
+        manifest = _check_unpacked(unpacked)
 
         if data_dir.root.exists() and any(data_dir.root.iterdir()):
             aside = data_dir.root.with_name(f"{data_dir.root.name}.before-restore-{dt.datetime.now():%Y%m%d-%H%M%S}")
@@ -209,6 +233,48 @@ def restore_backup(source: Path, data_dir: DataDir, passphrase: str | None = Non
         os.chmod(data_dir.root, 0o700)
 
     logger.info("Backup %s restored into %s (%d messages)", source, data_dir.root, manifest["messages"])
+    return manifest
+
+
+def _unpack(source: Path, scratch: Path, passphrase: str | None) -> Path:
+    """Decrypt (when encrypted) and unpack a backup into ``scratch``; return the unpacked folder."""
+    archive_path = scratch / "backup.tar.gz"
+    with source.open("rb") as encrypted, archive_path.open("wb") as plain:
+        head = encrypted.read(len(MAGIC))
+        encrypted.seek(0)
+        if head == MAGIC:
+            if not passphrase:
+                raise BackupError("This backup is encrypted: pass its passphrase.")
+            _decrypt(encrypted, plain, passphrase)
+        else:
+            shutil.copyfileobj(encrypted, plain)
+
+    unpacked = scratch / "data"
+    try:
+        with tarfile.open(archive_path, "r:gz") as archive:
+            archive.extractall(unpacked, members=_safe_members(archive), filter="data")
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise BackupError("The backup cannot be read: {error}.", error=error) from error
+    return unpacked
+
+
+def _check_unpacked(unpacked: Path) -> dict:
+    """Return the manifest of an unpacked backup; raise BackupError when a part is missing or damaged."""
+    for name in ("manifest.json", "hotelbot.db", SECRETS_FILE):
+        if not (unpacked / name).is_file():
+            raise BackupError("The backup is incomplete: {name} is missing.", name=name)
+    try:
+        manifest = json.loads((unpacked / "manifest.json").read_text())
+    except ValueError as error:
+        raise BackupError("The backup cannot be read: {error}.", error=error) from error
+
+    try:
+        with contextlib.closing(sqlite3.connect(unpacked / "hotelbot.db")) as connection:
+            verdict = connection.execute("PRAGMA integrity_check").fetchone()[0]
+    except sqlite3.DatabaseError:
+        verdict = "not a database"
+    if verdict != "ok":
+        raise BackupError("The backup's database failed its integrity check.")
     return manifest
 
 
