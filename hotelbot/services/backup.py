@@ -87,7 +87,10 @@ def _decrypt(source: BinaryIO, target: BinaryIO, passphrase: str) -> None:
         size = source.read(4)
         if len(size) < 4:
             raise BackupError("The backup is truncated.")
-        sealed = source.read(struct.unpack(">I", size)[0])
+        expected = struct.unpack(">I", size)[0]
+        sealed = source.read(expected)
+        if len(sealed) < expected:
+            raise BackupError("The backup is truncated.")
         nonce = prefix + struct.pack(">I", index)
         for final in (False, True):
             try:
