@@ -19,6 +19,16 @@ from hotelbot.web.requests import client_address
 blueprint = Blueprint("health", __name__)
 
 
+@blueprint.get("/livez")
+async def livez() -> Response:
+    """Return 200 while the process serves HTTP, with no checks and no I/O.
+
+    For load balancers that probe often, and the benchmark's baseline; ``/healthz``
+    writes to the database and reads the disk on every call.
+    """
+    return jsonify({"status": "ok"})
+
+
 @blueprint.get("/healthz")
 async def healthz() -> Response:
     """Answer 200 while the service can do its job, 503 when a check is failing."""
