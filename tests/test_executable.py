@@ -208,7 +208,8 @@ def test_init_uses_bundled_files(installation):
         applied = [row[0] for row in connection.execute("SELECT name FROM migrations ORDER BY name")]
     finally:
         connection.close()
-    assert applied == sorted(path.stem for path in MIGRATIONS_DIR.glob("*.sql"))
+    expected = sorted(path.stem for path in MIGRATIONS_DIR.glob("*.sql"))
+    assert applied == expected, f"{EXECUTABLE} is older than the source tree: run `make dist`"
     assert installation.unpacked() == []
 
 
