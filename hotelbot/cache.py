@@ -60,9 +60,12 @@ def tenant_key(tenant_id: str, *parts: str) -> str:
     return ":".join((head, tenant_id, *rest))
 
 
-def stats_key(tenant_id: str, unit_slug: str | None) -> str:
-    """Return ``stats:{tenantId}:{unit slug or all}``, the prefix of a tenant's dashboard entries."""
-    return tenant_key(tenant_id, "stats", unit_slug or "all")
+def stats_key(tenant_id: str, unit: str) -> str:
+    """Return ``stats:{tenantId}:{unit}``, the prefix of a tenant's dashboard entries.
+
+    ``unit`` is a unit slug, ``all`` for every unit or ``none`` for conversations without one.
+    """
+    return tenant_key(tenant_id, "stats", unit)
 
 
 def _prefix_end(prefix: str) -> str:
@@ -73,8 +76,12 @@ def _prefix_end(prefix: str) -> str:
 class Cache:
     """Get, set with a time to live, delete and delete by prefix, in memory and in a file."""
 
-    def __init__(self, path: Path, max_memory_entries: int = MAX_MEMORY_ENTRIES) -> None:
+    def __init__(
+        self, path: Path, max_memory_entries: int = MAX_MEMORY_ENTRIES, clock: Callable[[], float] = time.time
+    ) -> None:
+        """``clock`` returns wall-clock seconds, because the expiry times stored in the file must hold across a restart."""
         self.path = path
+        self._clock = clock
         self._max_memory_entries = max_memory_entries
         self._memory: dict[str, tuple[float, str]] = {}
         self._connection: aiosqlite.Connection | None = None
@@ -113,7 +120,7 @@ class Cache:
     async def set(self, key: str, value: Any, ttl: float) -> None:
         """Store ``value`` (JSON-serializable) under ``key`` for ``ttl`` seconds."""
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        expires_at = time.time() + ttl
+        expires_at = self._clock() + ttl
         self._memory_put(key, expires_at, text)
 
         async def write(connection: aiosqlite.Connection) -> None:
@@ -159,7 +166,7 @@ class Cache:
         if entry is None:
             return None
         expires_at, text = entry
-        if expires_at <= time.time():
+        if expires_at <= self._clock():
             self._memory.pop(key, None)
             return None
         return text
@@ -170,7 +177,7 @@ class Cache:
         if len(self._memory) <= self._max_memory_entries:
             return
 
-        now = time.time()
+        now = self._clock()
         for stale in [name for name, (expiry, _) in self._memory.items() if expiry <= now]:
             del self._memory[stale]
         while len(self._memory) > self._max_memory_entries:
@@ -191,7 +198,7 @@ class Cache:
         if row is None:
             return None
         expires_at, text = row
-        if expires_at <= time.time():
+        if expires_at <= self._clock():
             return None
         self._memory_put(key, expires_at, text)
         return text
@@ -236,7 +243,7 @@ class Cache:
         if self._connection is None:
             return
 
-        now = time.time()
+        now = self._clock()
         live = [(key, text, expiry) for key, (expiry, text) in self._memory.items() if expiry > now]
         try:
             await self._connection.executemany(
@@ -249,7 +256,8 @@ class Cache:
 
     def _remove_files(self) -> None:
         for suffix in ("", "-journal", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
+            # A file that cannot be removed makes the next open fail, which is logged there.
+            with contextlib.suppress(OSError):
                 os.remove(f"{self.path}{suffix}")
 
     async def _open_file(self) -> None:
@@ -289,5 +297,5 @@ class Cache:
             await connection.close()
 
     async def _purge_file(self, connection: aiosqlite.Connection) -> None:
-        await connection.execute("DELETE FROM entries WHERE expires_at <= ?", (time.time(),))
+        await connection.execute("DELETE FROM entries WHERE expires_at <= ?", (self._clock(),))
         self._purged_at = time.monotonic()

@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from hotelbot import __version__
-from hotelbot.cli import jobs, maintenance, media, tenants, users
+from hotelbot.cli import dev, jobs, maintenance, media, tenants, users
 from hotelbot.cli.common import CommandError, configure_logging, say, settings_from
 from hotelbot.datadir import DataDir
 from hotelbot.errors import AppError, error_body
@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_commands(commands, _add_data_dir)
     jobs.add_commands(commands, _add_data_dir)
     maintenance.add_commands(commands, _add_data_dir)
+    dev.add_commands(commands, _add_data_dir)
     media.add_commands(commands, _add_data_dir)
     return parser
 

@@ -78,16 +78,21 @@ END;
 -- Counts by unit, status and priority read this index alone.
 CREATE INDEX conversations_stats ON conversations (tenant_id, hotel_unit, status, priority);
 
--- Conversations a guest wrote to in a period (active conversations).
-CREATE INDEX messages_inbound_time ON messages (tenant_id, created_at, conversation_id)
-    WHERE direction = 'INBOUND';
+-- Conversations a guest wrote to in a period, found by their latest guest message
+-- (and their creation, which bounds the earliest).
+CREATE INDEX conversations_inbound
+    ON conversations (tenant_id, last_inbound_at, hotel_unit, assigned_to_id, created_at, id);
 
--- Open escalations by priority, and the escalations of one conversation in a period.
+-- Open escalations by priority, and whether an escalation of a conversation was open in a period.
 CREATE INDEX escalations_open_priority ON escalations (tenant_id, priority, hotel_unit)
     WHERE status != 'RESOLVED';
-CREATE INDEX escalations_conversation ON escalations (conversation_id, created_at);
+CREATE INDEX escalations_conversation ON escalations (conversation_id, created_at, resolved_at);
 
 -- Escalations resolved in a period; those created in one, by priority and with their first response.
 CREATE INDEX escalations_resolved ON escalations (tenant_id, resolved_at, hotel_unit)
     WHERE resolved_at IS NOT NULL;
 CREATE INDEX escalations_created ON escalations (tenant_id, created_at, hotel_unit, priority, first_response_at);
+
+-- A guest's conversation is found by joining from the contact (N8N calls by phone);
+-- without this index that join read the whole conversations table.
+CREATE INDEX conversations_contact ON conversations (contact_id);
