@@ -112,10 +112,10 @@ async def _media_info(runtime: Any, tenant: Tenant, message: dict) -> MediaInfo:
     try:
         info = await runtime.graph.get_media(tenant, message["media_id"])
     except GraphUnavailable as error:
-        raise JobFailed(f"Graph API unavailable: {error.title}") from None
+        raise JobFailed(f"Graph API unavailable: {error.title}", retry_after=error.retry_after) from None
     except GraphError as error:
         if error.retryable:
-            raise JobFailed(f"Graph API error {error.code}: {error.title}") from None
+            raise JobFailed(f"Graph API error {error.code}: {error.title}", retry_after=error.retry_after) from None
         raise MediaRejected("UNKNOWN_MEDIA", f"Graph API rejected media id (code {error.code}): {error.title}") from None
     except (KeyError, TypeError, ValueError):
         raise JobFailed("Graph API media response without a URL") from None

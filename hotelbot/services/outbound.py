@@ -92,6 +92,8 @@ class _Delivery:
 
     status_code: int
     events: list[Event] = dataclasses.field(default_factory=list)
+    # Seconds Meta asked to wait (Retry-After) when the row was left PENDING.
+    retry_after: float | None = None
 
 
 class ConversationLocks:
@@ -170,7 +172,7 @@ async def _send(
             logger.info("Repeated clientMessageId: message %s returned again (tenant %s)", stored.repeat.message["id"], tenant.id)
             return stored.repeat
         if stored.waiting:
-            await runtime.jobs.enqueue_async("outbound", {"tenantId": tenant.id, "conversationId": conversation_id})
+            await _queue_outbound(runtime, tenant.id, conversation_id)
             delivery = _Delivery(202)
             logger.info("Message %s queued behind older unsent replies (conversation %s)", stored.message_id, conversation_id)
         else:
@@ -265,7 +267,7 @@ async def _deliver(runtime: Any, tenant: Tenant, message_id: str, requeue: bool 
     except GraphError as error:
         if isinstance(error, GraphUnavailable) or error.retryable:
             await _leave_pending(runtime, tenant, message, error, requeue)
-            return _Delivery(202)
+            return _Delivery(202, retry_after=error.retry_after)
         async with runtime.db.write() as connection:
             await message_store.update_message(connection, tenant.id, message_id, status="FAILED", error=describe_error(error.as_error()))
         logger.warning("Message %s rejected by WhatsApp (tenant %s): code %s", message_id, tenant.id, error.code)
@@ -289,7 +291,18 @@ async def _leave_pending(runtime: Any, tenant: Tenant, message: dict, error: Gra
         async with runtime.db.write() as connection:
             await message_store.update_message(connection, tenant.id, message["id"], error=describe_error(error.as_error()))
     if requeue:
-        await runtime.jobs.enqueue_async("outbound", {"tenantId": tenant.id, "conversationId": message["conversation_id"]})
+        await _queue_outbound(runtime, tenant.id, message["conversation_id"])
+
+
+async def _queue_outbound(runtime: Any, tenant_id: str, conversation_id: str) -> None:
+    """Queue the conversation's outbound job unless one is already queued, scheduled or running.
+
+    One job sends every PENDING row of the conversation, so a second one
+    would only double the calls to Meta while it is rate limiting.
+    """
+    payload = {"tenantId": tenant_id, "conversationId": conversation_id}
+    if not runtime.jobs.has_job("outbound", payload):
+        await runtime.jobs.enqueue_async("outbound", payload)
 
 
 def _graph_body(message: dict) -> dict[str, Any]:
@@ -320,7 +333,8 @@ async def send_pending(runtime: Any, payload: dict[str, Any]) -> None:
             delivery = await _deliver(runtime, tenant, row["id"], requeue=False)
             if delivery.status_code == 202:
                 raise JobFailed(
-                    f"Graph API unavailable; {len(pending) - position} message(s) waiting in conversation {conversation_id}"
+                    f"Graph API unavailable; {len(pending) - position} message(s) waiting in conversation {conversation_id}",
+                    retry_after=delivery.retry_after,
                 )
             await _announce(runtime, tenant, row["id"])
             for event, event_payload, rooms in delivery.events:
