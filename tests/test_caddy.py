@@ -342,3 +342,15 @@ async def test_metrics_from_loopback_allowed(caddy, https):
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
+
+
+async def test_verify_handshake_through_caddy(caddy, https, server):
+    params = {"hub.mode": "subscribe", "hub.verify_token": server.tenant.verify_token, "hub.challenge": "1158201444"}
+
+    response = await https.get(caddy.base_url + "/webhooks/whatsapp", params=params)
+
+    assert response.status_code == 200
+    assert response.text == "1158201444"
+    await eventually(lambda: [entry for entry in access_entries(caddy) if entry["request"]["method"] == "GET"
+                              and entry["request"]["uri"] == "/webhooks/whatsapp"])
+    assert server.tenant.verify_token not in caddy.access_log.read_text()
