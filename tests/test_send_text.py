@@ -72,13 +72,6 @@ async def test_reply_inside_window_sent_and_takes_over(api, graph, sockets):
     assert [(item["status"], item["whatsapp_msg_id"]) for item in _outbound(api.server)] == [("SENT", "wamid.FAKE00000001")]
 
 
-async def test_reply_with_link_asks_for_preview(api, graph):
-    conversation_id = await guest_writes(api, wa_id=phone(2))
-    sent = await _send(api, conversation_id, "Veja https://hotel.example.com/r/1")
-    assert sent["status"] == 201
-    assert graph.sends()[0].json()["text"] == {"body": "Veja https://hotel.example.com/r/1", "preview_url": True}
-
-
 async def test_reply_outside_window_rejected(api, graph):
     conversation_id = await guest_writes(api, wa_id=phone(3))
     execute(api.server, "UPDATE conversations SET last_inbound_at = ? WHERE id = ?", ("2020-01-01T00:00:00.000Z", conversation_id))
@@ -95,13 +88,9 @@ async def test_reply_outside_window_rejected(api, graph):
     assert _outbound(api.server) == []
     assert conversation_row(api.server, conversation_id) == before
 
-
-async def test_reply_in_english_for_english_user(api, graph):
-    conversation_id = await guest_writes(api, wa_id=phone(4))
-    execute(api.server, "UPDATE conversations SET last_inbound_at = ? WHERE id = ?", ("2020-01-01T00:00:00.000Z", conversation_id))
     execute(api.server, "UPDATE users SET language = 'en' WHERE email = ?", (api.tenant.users["attendant"],))
-    sent = await _send(api, conversation_id, "Hello?")
-    assert sent["body"]["error"] == "The 24-hour window to reply to this guest has closed. Send an approved template instead."
+    in_english = await _send(api, conversation_id, "Hello?")
+    assert in_english["body"]["error"] == "The 24-hour window to reply to this guest has closed. Send an approved template instead."
 
 
 async def test_repeated_client_message_id_sends_once(api, graph):
@@ -169,11 +158,17 @@ async def _declare_oversized_body(api: Api, path: str, length: int) -> tuple[byt
     return head.split(b"\r\n")[0], body
 
 
-async def test_max_length_counts_code_points(api, graph):
-    conversation_id = await guest_writes(api, wa_id=phone(7))
-    sent = await _send(api, conversation_id, "😊" * 4096)
-    assert sent["status"] == 201
-    assert graph.sends()[0].json()["text"]["body"] == "😊" * 4096
+async def test_text_sent_as_written(api, graph):
+    emoji = await guest_writes(api, wa_id=phone(7))
+    link = await guest_writes(api, wa_id=phone(2))
+
+    longest = await _send(api, emoji, "😊" * 4096)
+    with_link = await _send(api, link, "Veja https://hotel.example.com/r/1")
+
+    assert longest["status"] == 201
+    assert with_link["status"] == 201
+    bodies = [request.json()["text"] for request in graph.sends()]
+    assert bodies == [{"body": "😊" * 4096}, {"body": "Veja https://hotel.example.com/r/1", "preview_url": True}]
 
 
 async def test_graph_down_then_back_sends_in_order(api, graph, sockets):
@@ -213,27 +208,27 @@ ERROR_CASES = [
 ]
 
 
-@pytest.mark.parametrize("fixture, http_status, code, api_status, text", ERROR_CASES)
-async def test_meta_error_stored_and_explained(api, graph, fixture, http_status, code, api_status, text):
-    conversation_id = await guest_writes(api, wa_id=phone(9))
-    envelope = load_fixture(fixture)
-    graph.handler = lambda request: Reply(http_status, envelope)
+async def test_meta_errors_stored_and_explained(api, graph):
+    for number, (fixture, http_status, code, api_status, text) in enumerate(ERROR_CASES, start=90):
+        conversation_id = await guest_writes(api, wa_id=phone(number))
+        envelope = load_fixture(fixture)
+        graph.handler = lambda request, envelope=envelope, http_status=http_status: Reply(http_status, envelope)
 
-    sent = await _send(api, conversation_id, "Olá")
+        sent = await _send(api, conversation_id, "Olá")
 
-    assert sent["status"] == api_status
-    assert sent["body"]["code"] == "WHATSAPP_ERROR"
-    assert sent["body"]["whatsappCode"] == code
-    assert sent["body"]["error"] == text
-    failed = sent["body"]["message"]
-    assert failed["status"] == "FAILED"
-    assert failed["error"] == {
-        "code": code, "title": envelope["error"]["message"],
-        "details": envelope["error"].get("error_data", {}).get("details"), "message": text,
-    }
-    [row] = _outbound(api.server)
-    assert row["status"] == "FAILED"
-    assert row["whatsapp_msg_id"] is None
+        assert (fixture, sent["status"]) == (fixture, api_status)
+        assert sent["body"]["code"] == "WHATSAPP_ERROR"
+        assert sent["body"]["whatsappCode"] == code
+        assert sent["body"]["error"] == text
+        failed = sent["body"]["message"]
+        assert failed["status"] == "FAILED"
+        assert failed["error"] == {
+            "code": code, "title": envelope["error"]["message"],
+            "details": envelope["error"].get("error_data", {}).get("details"), "message": text,
+        }
+        [row] = [row for row in _outbound(api.server) if row["conversation_id"] == conversation_id]
+        assert row["status"] == "FAILED"
+        assert row["whatsapp_msg_id"] is None
 
 
 async def test_rate_limit_kept_pending_then_sent(api, graph):
@@ -343,6 +338,11 @@ async def test_template_checked_against_approved_list(api, graph):
 
 async def test_templates_listed_and_cached(api, graph):
     graph.templates = [TEMPLATE]
+    graph.handler = lambda request: Reply(503, {"error": {"message": "down", "code": 2}})
+    unavailable = await api.call("GET", "/templates", "attendant")
+    assert unavailable.status_code == 503
+    assert unavailable.json()["code"] == "UNAVAILABLE"
+    graph.handler = graph.default_handler
 
     first = await api.call("GET", "/templates", "attendant")
     second = await api.call("GET", "/templates", "supervisor")
@@ -351,8 +351,8 @@ async def test_templates_listed_and_cached(api, graph):
     assert first.json() == {"items": [TEMPLATE], "nextCursor": None}
     assert second.json() == first.json()
     listed = graph.matching(lambda request: request.method == "GET" and "message_templates" in request.path)
-    assert len(listed) == 1
-    assert listed[0].path.startswith("/v21.0/109900000000000/message_templates?")
+    assert len(listed) == 2
+    assert listed[-1].path.startswith("/v21.0/109900000000000/message_templates?")
 
 
 @pytest.fixture
@@ -370,14 +370,6 @@ async def test_templates_need_waba_id(server_without_waba, http, graph):
     assert response.status_code == 409
     assert response.json()["code"] == "NOT_CONFIGURED"
     assert graph.requests == []
-
-
-async def test_graph_unreachable_for_templates(api, graph):
-    graph.handler = lambda request: Reply(503, {"error": {"message": "down", "code": 2}})
-    response = await api.call("GET", "/templates", "attendant")
-    assert response.status_code == 503
-    assert response.json()["code"] == "UNAVAILABLE"
-
 
 
 async def test_graph_unreachable_reply_survives_restart(api, graph):

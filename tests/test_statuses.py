@@ -91,11 +91,23 @@ async def test_out_of_order_statuses_end_read(api, sockets):
     await client.expect_none("message:status", within=0.5)
 
 
-async def test_played_counts_as_read(api):
-    _, message = await _reply(api, 3)
-    await _post_status(api, message["whatsappMsgId"], "READ", raw_status="played")
+async def test_played_failed_late_and_unknown(api):
+    _, played = await _reply(api, 3)
+    _, delivered = await _reply(api, 6)
+    unknown = new_wamid()
+
+    await _post_status(api, played["whatsappMsgId"], "READ", raw_status="played")
+    await _post_status(api, delivered["whatsappMsgId"], "DELIVERED")
+    await _post_status(api, delivered["whatsappMsgId"], "FAILED")
+    await _post_status(api, unknown, "DELIVERED")
     await _processed(api)
-    assert _status(api, message["id"]) == "READ"
+
+    assert _status(api, played["id"]) == "READ"
+    assert _status(api, delivered["id"]) == "DELIVERED"
+    assert rows(api.server, "SELECT error FROM messages WHERE id = ?", (delivered["id"],)) == [{"error": None}]
+    assert rows(api.server, "SELECT whatsapp_msg_id, status FROM early_statuses") == [
+        {"whatsapp_msg_id": unknown, "status": "DELIVERED"}
+    ]
 
 
 async def test_duplicate_status_is_noop(api, sockets):
@@ -132,24 +144,6 @@ async def test_failed_status_stores_meta_error(api, sockets):
     shown = [item for item in listed.json()["items"] if item["id"] == message["id"]][0]
     assert shown["status"] == "FAILED"
     assert shown["error"] == expected_error
-
-
-async def test_failed_after_delivered_ignored(api):
-    _, message = await _reply(api, 6)
-    await _post_status(api, message["whatsappMsgId"], "DELIVERED")
-    await _post_status(api, message["whatsappMsgId"], "FAILED")
-    await _processed(api)
-    assert _status(api, message["id"]) == "DELIVERED"
-    assert rows(api.server, "SELECT error FROM messages WHERE id = ?", (message["id"],)) == [{"error": None}]
-
-
-async def test_status_of_unknown_wamid_kept(api):
-    wamid = new_wamid()
-    await _post_status(api, wamid, "DELIVERED")
-    await _processed(api)
-    assert rows(api.server, "SELECT whatsapp_msg_id, status FROM early_statuses") == [
-        {"whatsapp_msg_id": wamid, "status": "DELIVERED"}
-    ]
 
 
 async def test_status_before_send_response_applied(api, graph, sockets):
