@@ -7,6 +7,7 @@ one JSON error shape in the caller's language.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -20,6 +21,7 @@ from hotelbot.runtime import Runtime
 from hotelbot.services import auth as auth_service
 from hotelbot.settings import Settings
 from hotelbot.storage import conversations as conversation_store
+from hotelbot.web.body_limits import SizedRequest
 from hotelbot.web.requests import client_address
 
 logger = logging.getLogger(__name__)
@@ -103,6 +105,16 @@ def _register_hooks(app: Quart, runtime: Runtime) -> None:
         current_language.set(language_from_accept(request.headers.get("Accept-Language")) or runtime.settings.language)
 
     @app.after_request
+    async def finish_reading_body(response: Response) -> Response:
+        # A response sent before the request body was read (a 401 or 429 raised first)
+        # made Hypercorn drop the keep-alive connection now and then, so the client's
+        # next request on it failed with no response. Reading the rest avoids that.
+        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            with contextlib.suppress(HTTPException):
+                await request.get_data(cache=False)
+        return response
+
+    @app.after_request
     async def add_headers(response: Response) -> Response:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
@@ -133,10 +145,12 @@ async def _rate_limit_key() -> str:
 
 def create_app(settings: Settings) -> tuple[Any, Quart, Runtime]:
     """Build the ASGI app; return (asgi app, Quart app, runtime)."""
-    from hotelbot.web import admin, auth, health, webhooks
+    from hotelbot.web import admin, auth, conversations, health, media, messages, n8n, users, webhooks
+    from hotelbot.web import stats
 
     runtime = Runtime(settings)
     app = Quart("hotelbot")
+    app.request_class = SizedRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.request_max_bytes
     app.config["JSON_SORT_KEYS"] = False
     app.json.ensure_ascii = False
@@ -146,8 +160,10 @@ def create_app(settings: Settings) -> tuple[Any, Quart, Runtime]:
 
     _register_error_handlers(app)
     _register_hooks(app, runtime)
-    for blueprint in (auth.blueprint, webhooks.blueprint, health.blueprint, admin.blueprint):
+    for blueprint in (auth.blueprint, webhooks.blueprint, health.blueprint, admin.blueprint, n8n.blueprint,
+                      conversations.blueprint, messages.blueprint, users.blueprint, media.blueprint):
         app.register_blueprint(blueprint)
+    app.register_blueprint(stats.blueprint)
 
     asgi_app = runtime.realtime.asgi_app(app)
     return asgi_app, app, runtime
