@@ -26,7 +26,8 @@ def is_onefile_child() -> bool:
     bundle = getattr(sys, "_MEIPASS", None)
     if not getattr(sys, "frozen", False) or bundle is None:
         return False
-    return Path(bundle).resolve() != Path(sys.executable).resolve().parent
+    # A one-file launcher unpacks into a fresh _MEIxxxxxx folder; a one-folder build runs from _internal.
+    return Path(bundle).name.startswith("_MEI")
 
 
 def stop_with_launcher() -> None:
