@@ -197,18 +197,9 @@ async def _store_pending(
         conversation = await conversation_store.select_conversation(connection, tenant.id, conversation_id)
         if conversation is None:
             raise NotFound("Conversation not found.")
-        if request.client_message_id and request.created_by:
-            # The unique index keeps a clientMessageId for good, so a repeat after
-            # 24 hours also returns the first message instead of failing.
-            earlier = await outbound_store.select_client_message(
-                connection, tenant.id, request.created_by, request.client_message_id
-            )
-            if earlier is not None:
-                view = await conversation_store.select_conversation_view(connection, tenant.id, earlier["conversation_id"])
-                repeat = SendResult(
-                    message_json(earlier, runtime.media_links.sign), conversation_json(view, tenant.hotel_units), 200
-                )
-                return _Stored(repeat=repeat)
+        repeat = await _repeat_of(connection, runtime, tenant, request)
+        if repeat is not None:
+            return _Stored(repeat=repeat)
         if prepare is not None:
             await prepare(connection, conversation)
 
@@ -232,6 +223,21 @@ async def _store_pending(
         })
         await conversation_store.update_conversation(connection, tenant.id, conversation_id, last_message_at=stamp)
     return _Stored(message_id=message_id, waiting=waiting > 0)
+
+
+async def _repeat_of(
+    connection: aiosqlite.Connection, runtime: Any, tenant: Tenant, request: OutboundRequest
+) -> SendResult | None:
+    """Return the message a repeated request already created (status 200), or None."""
+    if not request.client_message_id or not request.created_by:
+        return None
+    # The unique index keeps a clientMessageId for good, so a repeat after
+    # 24 hours also returns the first message instead of failing.
+    earlier = await outbound_store.select_client_message(connection, tenant.id, request.created_by, request.client_message_id)
+    if earlier is None:
+        return None
+    view = await conversation_store.select_conversation_view(connection, tenant.id, earlier["conversation_id"])
+    return SendResult(message_json(earlier, runtime.media_links.sign), conversation_json(view, tenant.hotel_units), 200)
 
 
 def _rejection(message: dict[str, Any]) -> WhatsAppRejected:

@@ -16,6 +16,7 @@ from typing import Any
 
 from hotelbot.errors import Conflict, ServiceUnavailable, ValidationFailed, WhatsAppRejected
 from hotelbot.serialize import conversation_json
+from hotelbot.services import conversation_lists
 from hotelbot.services import conversations as conversation_service
 from hotelbot.services.outbound import OutboundRequest, SendResult, send
 from hotelbot.storage import conversations as conversation_store
@@ -200,7 +201,7 @@ async def send_template(
     it can be read; otherwise Meta checks them and its error is returned.
     """
     tenant = await conversation_service.tenant_of(runtime, principal)
-    await conversation_service.get_conversation(runtime, principal, conversation_id)
+    await conversation_lists.get_conversation(runtime, principal, conversation_id)
     template = await _approved_template(runtime, tenant, name, language, params)
     components = [{"type": "body", "parameters": [{"type": "text", "text": value} for value in params]}] if params else []
     graph_body = {"type": "template", "template": {"name": name, "language": {"code": language}, "components": components}}

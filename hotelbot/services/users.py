@@ -15,7 +15,8 @@ from typing import Any
 from hotelbot.errors import Conflict, NotFound
 from hotelbot.serialize import user_json
 from hotelbot.services import provisioning
-from hotelbot.services.conversations import UNSET, Page, tenant_of
+from hotelbot.services.conversation_lists import Page
+from hotelbot.services.conversations import UNSET, tenant_of
 from hotelbot.storage import users as user_store
 
 logger = logging.getLogger(__name__)
@@ -86,14 +87,7 @@ async def update_user(
     if hotel_unit is not UNSET:
         changes["hotel_unit"] = await provisioning.resolve_unit(runtime.db, principal["tenant_id"], hotel_unit)
 
-    async with runtime.db.write() as connection:
-        user = await user_store.select_user(connection, principal["tenant_id"], user_id)
-        if user is None:
-            raise NotFound("User not found.")
-        changes = {column: value for column, value in changes.items() if user[column] != value}
-        if changes:
-            await user_store.update_user(connection, principal["tenant_id"], user_id, **changes)
-
+    changes = await _write_changes(runtime, principal["tenant_id"], user_id, changes)
     if changes:
         logger.info(
             "User %s changed by admin %s (tenant %s): %s", user_id, principal["id"], principal["tenant_id"], ", ".join(changes)
@@ -101,6 +95,18 @@ async def update_user(
     if "role" in changes or "hotel_unit" in changes:
         await runtime.realtime.disconnect_user(user_id)
     return await _user_json(runtime, principal, user_id)
+
+
+async def _write_changes(runtime: Any, tenant_id: str, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Write the fields that differ from the stored user; return them. Raises NotFound."""
+    async with runtime.db.write() as connection:
+        user = await user_store.select_user(connection, tenant_id, user_id)
+        if user is None:
+            raise NotFound("User not found.")
+        changes = {column: value for column, value in changes.items() if user[column] != value}
+        if changes:
+            await user_store.update_user(connection, tenant_id, user_id, **changes)
+    return changes
 
 
 async def deactivate_user(runtime: Any, principal: dict[str, Any], user_id: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pydantic
 from quart import Blueprint, Response, g, jsonify, request
 
 from hotelbot.errors import ValidationFailed
-from hotelbot.services import conversations
+from hotelbot.services import conversation_lists, conversations
 from hotelbot.web.guards import require_user, runtime
 from hotelbot.web.requests import decode_cursor, encode_cursor, json_body, page_limit
 
@@ -26,7 +26,7 @@ class UpdateRequest(pydantic.BaseModel):
     priority: Literal["LOW", "MEDIUM", "HIGH", "URGENT"] = "MEDIUM"
 
 
-def _page_json(page: conversations.Page) -> Response:
+def _page_json(page: conversation_lists.Page) -> Response:
     cursor = encode_cursor(*page.next_cursor) if page.next_cursor else None
     return jsonify({"items": page.items, "nextCursor": cursor})
 
@@ -36,14 +36,14 @@ def _page_json(page: conversations.Page) -> Response:
 async def list_conversations() -> Response:
     limit = page_limit()
     after = decode_cursor(request.args.get("cursor"), 2)
-    page = await conversations.list_conversations(runtime(), g.principal, request.args, limit, after)
+    page = await conversation_lists.list_conversations(runtime(), g.principal, request.args, limit, after)
     return _page_json(page)
 
 
 @blueprint.get("/conversations/<conversation_id>")
 @require_user()
 async def get_conversation(conversation_id: str) -> Response:
-    conversation = await conversations.get_conversation(runtime(), g.principal, conversation_id)
+    conversation = await conversation_lists.get_conversation(runtime(), g.principal, conversation_id)
     return jsonify({"conversation": conversation})
 
 
@@ -52,7 +52,7 @@ async def get_conversation(conversation_id: str) -> Response:
 async def list_messages(conversation_id: str) -> Response:
     limit = page_limit()
     before = decode_cursor(request.args.get("cursor"), 2)
-    page = await conversations.list_messages(runtime(), g.principal, conversation_id, limit, before)
+    page = await conversation_lists.list_messages(runtime(), g.principal, conversation_id, limit, before)
     return _page_json(page)
 
 
