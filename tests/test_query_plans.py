@@ -2,7 +2,7 @@
 
 Each case calls the real storage function on a generated data directory
 (``hotelbot dev generate``) while a trace callback records the statements it
-runs; every recorded SELECT is then explained. A plan line ``SCAN <table>``
+runs. Every recorded SELECT is then explained. A plan line ``SCAN <table>``
 without an index fails. The index each query is expected to search is stated
 in the table of cases, so a change of plan shows up here first.
 

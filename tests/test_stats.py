@@ -3,29 +3,46 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import sqlite3
 import time
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import pytest
 
+from hotelbot.storage.migrations import migrate
 from tests.support.db import eventually, rows
 from tests.support.fakes import FakeGraph, FakeN8N
-from tests.support.server import ServerProcess, launch
-from tests.support.stats_data import RANGE, STATS, get_stats, seed_tenant, stats_version, user_id
+from tests.support.server import PASSWORD, ServerProcess, launch
+from tests.support.stats_data import (
+    CONVERSATIONS, RANGE, STATS, get_stats, moment, seed_conversation, seed_tenant, stats_version, tenant_today, user_id,
+)
 from tests.support.webhooks import execute, text_message
 
 
+@dataclasses.dataclass
+class SharedServer:
+    server: ServerProcess
+    seeded: dict[str, Any]
+
 
 @pytest.fixture(scope="module")
-def quiet_server(tmp_path_factory) -> Iterator[ServerProcess]:
-    """One server for the tests that only read and change nothing."""
+def shared(tmp_path_factory) -> Iterator[SharedServer]:
+    """One server for the tests that change nothing: tenant 0 holds the hand-built data set, tenant 1 nothing."""
     graph, n8n = FakeGraph().start(), FakeN8N().start()
     process = launch(tmp_path_factory.mktemp("stats") / "data", graph.url, n8n.url)
-    yield process
-    process.stop()
-    graph.stop()
-    n8n.stop()
+    try:
+        seeded = seed_tenant(process, process.tenant.id, user_id(process, "attendant"))
+        login = httpx.post(process.base_url + "/auth/login", json={"email": process.tenant.users["admin"], "password": PASSWORD})
+        seeded["token"] = login.json()["accessToken"]
+        yield SharedServer(process, seeded)
+    finally:
+        process.stop()
+        graph.stop()
+        n8n.stop()
 
 
 @pytest.fixture
@@ -36,11 +53,11 @@ async def seeded(server, http):
     return ids
 
 
-async def test_dashboard_counts_every_figure(server, http, seeded):
+async def test_dashboard_counts_every_figure(shared, http):
+    server, seeded = shared.server, shared.seeded
     response = await get_stats(server, http, seeded["token"])
 
     assert response.status_code == 200
-    assert response.headers["X-Cache"] == "MISS"
     assert response.headers["Cache-Control"] == "no-store"
     body = response.json()
     assert body["total"] == 7
@@ -57,7 +74,8 @@ async def test_dashboard_counts_every_figure(server, http, seeded):
     assert body["timeZone"] == "America/Sao_Paulo"
 
 
-async def test_dashboard_counts_one_unit(server, http, seeded):
+async def test_dashboard_counts_one_unit(shared, http):
+    server, seeded = shared.server, shared.seeded
     response = await get_stats(server, http, seeded["token"], hotelUnit="  campos do jordao ")
 
     assert response.status_code == 200
@@ -74,7 +92,8 @@ async def test_dashboard_counts_one_unit(server, http, seeded):
     assert body["hotelUnit"] == "Campos do Jordão"
 
 
-async def test_dashboard_counts_conversations_without_unit(server, http, seeded):
+async def test_dashboard_counts_conversations_without_unit(shared, http):
+    server, seeded = shared.server, shared.seeded
     response = await get_stats(server, http, seeded["token"], hotelUnit="none")
 
     assert response.status_code == 200
@@ -90,7 +109,8 @@ async def test_dashboard_counts_conversations_without_unit(server, http, seeded)
     assert body["aiFinishedShare"] == 0.5
 
 
-async def test_dashboard_all_equals_absent_unit(server, http, seeded):
+async def test_dashboard_all_equals_absent_unit(shared, http):
+    server, seeded = shared.server, shared.seeded
     everything = (await get_stats(server, http, seeded["token"])).json()
     response = await get_stats(server, http, seeded["token"], hotelUnit="all")
 
@@ -99,8 +119,9 @@ async def test_dashboard_all_equals_absent_unit(server, http, seeded):
     assert response.json() == everything
 
 
-async def test_dashboard_of_empty_tenant(quiet_server, http):
-    response = await get_stats(quiet_server, http, await quiet_server.token(http))
+async def test_dashboard_of_empty_tenant(shared, http):
+    server = shared.server
+    response = await get_stats(server, http, await server.token(http, tenant=server.tenants[1]))
 
     assert response.status_code == 200
     body = response.json()
@@ -114,20 +135,21 @@ async def test_dashboard_of_empty_tenant(quiet_server, http):
 
 
 @pytest.mark.parametrize("label", ["attendant", "attendant_campos", "supervisor"])
-async def test_every_role_reads_stats(server, http, seeded, label):
+async def test_every_role_reads_stats(shared, http, label):
+    server, seeded = shared.server, shared.seeded
     response = await get_stats(server, http, await server.token(http, label))
 
     assert response.status_code == 200
     assert response.json()["total"] == 7
 
 
-async def test_range_counts_every_figure(server, http, seeded):
+async def test_range_counts_every_figure(shared, http):
+    server, seeded = shared.server, shared.seeded
     today = seeded["today"]
     yesterday = (today - dt.timedelta(days=1)).isoformat()
     response = await get_stats(server, http, seeded["token"], RANGE, **{"from": yesterday, "to": today.isoformat()})
 
     assert response.status_code == 200
-    assert response.headers["X-Cache"] == "MISS"
     body = response.json()
     assert body["from"] == yesterday
     assert body["to"] == today.isoformat()
@@ -139,7 +161,8 @@ async def test_range_counts_every_figure(server, http, seeded):
     assert body["hotelUnit"] is None
 
 
-async def test_range_of_one_old_day(server, http, seeded):
+async def test_range_of_one_old_day(shared, http):
+    server, seeded = shared.server, shared.seeded
     old_day = (seeded["today"] - dt.timedelta(days=3)).isoformat()
     response = await get_stats(server, http, seeded["token"], RANGE, **{"from": old_day, "to": old_day})
 
@@ -152,7 +175,8 @@ async def test_range_of_one_old_day(server, http, seeded):
     assert body["medianFirstResponseSeconds"] is None
 
 
-async def test_range_of_366_days_accepted(server, http, seeded):
+async def test_range_of_366_days_accepted(shared, http):
+    server, seeded = shared.server, shared.seeded
     today = seeded["today"]
     first = (today - dt.timedelta(days=365)).isoformat()
     response = await get_stats(server, http, seeded["token"], RANGE, **{"from": first, "to": today.isoformat()})
@@ -174,8 +198,9 @@ async def test_range_of_366_days_accepted(server, http, seeded):
         ({"from": "2026-01-10" * 1000, "to": "2026-01-10"}, "from", "Deve ser uma data no formato AAAA-MM-DD."),
     ],
 )
-async def test_range_rejects_invalid_dates(quiet_server, http, params, field, message):
-    response = await get_stats(quiet_server, http, await quiet_server.token(http), RANGE, **params)
+async def test_range_rejects_invalid_dates(shared, http, params, field, message):
+    server = shared.server
+    response = await get_stats(server, http, await server.token(http), RANGE, **params)
 
     assert response.status_code == 400
     body = response.json()
@@ -184,8 +209,9 @@ async def test_range_rejects_invalid_dates(quiet_server, http, params, field, me
     assert body["details"][0]["message"] == message
 
 
-async def test_range_over_366_days_names_limit(quiet_server, http):
-    response = await get_stats(quiet_server, http, await quiet_server.token(http), RANGE, **{"from": "2025-01-01", "to": "2026-01-02"})
+async def test_range_over_366_days_names_limit(shared, http):
+    server = shared.server
+    response = await get_stats(server, http, await server.token(http), RANGE, **{"from": "2025-01-01", "to": "2026-01-02"})
 
     assert response.status_code == 400
     assert response.json()["details"] == [
@@ -193,8 +219,9 @@ async def test_range_over_366_days_names_limit(quiet_server, http):
     ]
 
 
-async def test_unknown_unit_rejected(quiet_server, http):
-    response = await get_stats(quiet_server, http, await quiet_server.token(http), hotelUnit="Gramado")
+async def test_unknown_unit_rejected(shared, http):
+    server = shared.server
+    response = await get_stats(server, http, await server.token(http), hotelUnit="Gramado")
 
     assert response.status_code == 400
     body = response.json()
@@ -227,24 +254,27 @@ async def test_other_tenants_unit_rejected(server, http):
     "headers",
     [{}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic YWRtaW46c2VuaGE="}],
 )
-async def test_stats_require_login(quiet_server, http, path, headers):
-    response = await http.get(quiet_server.base_url + path, headers=headers, params={"from": "2026-01-01", "to": "2026-01-02"})
+async def test_stats_require_login(shared, http, path, headers):
+    server = shared.server
+    response = await http.get(server.base_url + path, headers=headers, params={"from": "2026-01-01", "to": "2026-01-02"})
 
     assert response.status_code == 401
     assert response.json()["code"] == "UNAUTHORIZED"
 
 
-async def test_refresh_token_rejected(quiet_server, http):
-    refresh = (await quiet_server.login(http, quiet_server.tenant.users["admin"]))["refreshToken"]
+async def test_refresh_token_rejected(shared, http):
+    server = shared.server
+    refresh = (await server.login(http, server.tenant.users["admin"]))["refreshToken"]
 
-    response = await get_stats(quiet_server, http, refresh)
+    response = await get_stats(server, http, refresh)
 
     assert response.status_code == 401
 
 
-async def test_stats_in_users_language(server, http):
-    execute(server, "UPDATE users SET language = 'en' WHERE email = ?", (server.tenant.users["admin"],))
-    response = await get_stats(server, http, await server.token(http), hotelUnit="Gramado")
+async def test_stats_in_users_language(shared, http):
+    server, other = shared.server, shared.server.tenants[1]
+    execute(server, "UPDATE users SET language = 'en' WHERE email = ?", (other.users["supervisor"],))
+    response = await get_stats(server, http, await server.token(http, "supervisor", other), hotelUnit="Gramado")
 
     assert response.status_code == 400
     assert response.json()["details"][0]["message"] == "Unknown hotel unit. Valid units: all, none, Campos do Jordão, Ubatuba."
@@ -338,23 +368,14 @@ async def test_escalate_drops_cached_stats(server, http, seeded):
     ("label", "statement", "figure", "expected"),
     [
         ("c1", "UPDATE conversations SET status = 'CLOSED' WHERE id = :id", "byStatus", {"BOT": 2, "CLOSED": 3}),
-        ("c1", "UPDATE conversations SET hotel_unit = 'ubatuba' WHERE id = :id", "byHotelUnit", {"Ubatuba": 3}),
-        ("c1", "UPDATE conversations SET priority = 'LOW' WHERE id = :id", "byPriority", {"LOW": 2}),
-        ("c2", "DELETE FROM conversations WHERE id = :id", "byStatus", {"BOT": 2}),
         ("c3", "UPDATE escalations SET status = 'IN_PROGRESS' WHERE conversation_id = :id",
          "openEscalationsByPriority", {"URGENT": 1}),
-        ("c3", "UPDATE escalations SET priority = 'LOW' WHERE conversation_id = :id",
-         "openEscalationsByPriority", {"LOW": 1, "URGENT": 0}),
-        ("c3", "DELETE FROM escalations WHERE conversation_id = :id", "openEscalationsByPriority", {"URGENT": 0}),
     ],
 )
 async def test_direct_sql_change_drops_cached_stats(server, http, seeded, label, statement, figure, expected):
     await get_stats(server, http, seeded["token"])
     version = stats_version(server, server.tenant.id)
 
-    if statement.startswith("DELETE FROM conversations"):
-        execute(server, "DELETE FROM messages WHERE conversation_id = ?", (seeded[label],))
-        execute(server, "DELETE FROM escalations WHERE conversation_id = ?", (seeded[label],))
     execute(server, statement, {"id": seeded[label]})
     response = await get_stats(server, http, seeded["token"])
 
@@ -362,6 +383,71 @@ async def test_direct_sql_change_drops_cached_stats(server, http, seeded, label,
     assert response.headers["X-Cache"] == "MISS"
     for name, value in expected.items():
         assert response.json()[figure][name] == value
+
+
+@pytest.fixture
+def seeded_file(tmp_path) -> Iterator[tuple[sqlite3.Connection, dict[str, str]]]:
+    """A migrated database file holding the hand-built data set, for the triggers alone."""
+    path = tmp_path / "hotelbot.db"
+    migrate(path)
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA foreign_keys = OFF")
+    today = tenant_today()
+    ids = {
+        seed.label: seed_conversation(connection, "tenant", seed, f"55119{index:08d}", "attendant", today)
+        for index, seed in enumerate(CONVERSATIONS)
+    }
+    connection.execute("UPDATE stats_versions SET day_start = ?", (moment(("today", 0), today),))
+    yield connection, ids
+    connection.close()
+
+
+TRIGGER_CASES = [
+    # (conversation, statement, whether the version changes)
+    ("c1", "UPDATE conversations SET status = 'CLOSED' WHERE id = :id", True),
+    ("c1", "UPDATE conversations SET priority = 'LOW' WHERE id = :id", True),
+    ("c1", "UPDATE conversations SET hotel_unit = 'ubatuba' WHERE id = :id", True),
+    ("c1", "UPDATE conversations SET hotel_unit = NULL WHERE id = :id", True),
+    ("c1", "UPDATE conversations SET assigned_to_id = 'attendant' WHERE id = :id", True),
+    ("c4", "UPDATE conversations SET assigned_to_id = NULL WHERE id = :id", True),
+    ("c2", "DELETE FROM conversations WHERE id = :id", True),
+    ("c7", "UPDATE conversations SET last_inbound_at = strftime('%Y-%m-%dT%H:%M:%fZ') WHERE id = :id", True),
+    ("c3", "UPDATE escalations SET status = 'IN_PROGRESS' WHERE conversation_id = :id", True),
+    ("c3", "UPDATE escalations SET priority = 'LOW' WHERE conversation_id = :id", True),
+    ("c3", "UPDATE escalations SET hotel_unit = NULL WHERE conversation_id = :id", True),
+    ("c3", "UPDATE escalations SET first_response_at = '2026-01-01T00:00:00.000Z' WHERE conversation_id = :id", True),
+    ("c6", "UPDATE escalations SET resolved_at = NULL WHERE conversation_id = :id", True),
+    ("c3", "DELETE FROM escalations WHERE conversation_id = :id", True),
+    ("c1", "UPDATE conversations SET status = status, priority = priority, hotel_unit = hotel_unit WHERE id = :id", False),
+    ("c1", "UPDATE conversations SET unread_count = 9, last_message_at = '2999-01-01T00:00:00.000Z' WHERE id = :id", False),
+    ("c1", "UPDATE conversations SET last_inbound_at = strftime('%Y-%m-%dT%H:%M:%fZ') WHERE id = :id", False),
+    ("c3", "UPDATE escalations SET reason = 'Outro motivo' WHERE conversation_id = :id", False),
+    ("c1", "UPDATE contacts SET name = 'Outro nome'", False),
+]
+
+
+@pytest.mark.parametrize(("label", "statement", "changes"), TRIGGER_CASES)
+def test_trigger_changes_version(seeded_file, label, statement, changes):
+    connection, ids = seeded_file
+    before = connection.execute("SELECT version FROM stats_versions").fetchone()[0]
+
+    if statement.startswith("DELETE FROM conversations"):
+        connection.execute("DELETE FROM escalations WHERE conversation_id = ?", (ids[label],))
+        before = connection.execute("SELECT version FROM stats_versions").fetchone()[0]
+    connection.execute(statement, {"id": ids[label]})
+    after = connection.execute("SELECT version FROM stats_versions").fetchone()[0]
+
+    assert (after != before) is changes
+
+
+def test_new_conversation_changes_version(seeded_file):
+    connection, _ = seeded_file
+    before = connection.execute("SELECT version FROM stats_versions").fetchone()[0]
+
+    seed_conversation(connection, "tenant", CONVERSATIONS[0], "5511987650000", None, tenant_today())
+    after = connection.execute("SELECT version FROM stats_versions").fetchone()[0]
+
+    assert after != before
 
 
 async def test_unchanged_update_keeps_cache(server, http, seeded):

@@ -57,11 +57,14 @@ async def snapshot(connection: aiosqlite.Connection) -> AsyncIterator[aiosqlite.
 
 
 async def select_stats_version(connection: aiosqlite.Connection, tenant_id: str) -> StatsVersion:
-    row = await fetch_one(
-        connection, "SELECT version, day_start FROM stats_versions WHERE tenant_id = ?", (tenant_id,)
+    # Every stats request runs this, cached or not: execute_fetchall makes one
+    # trip to the connection's thread where fetch_one makes three.
+    rows = await connection.execute_fetchall(
+        "SELECT version, day_start FROM stats_versions WHERE tenant_id = ?", (tenant_id,)
     )
-    if row is None:
+    if not rows:
         return StatsVersion(0, None)
+    row = next(iter(rows))
     return StatsVersion(row["version"], row["day_start"])
 
 

@@ -65,7 +65,7 @@ CONVERSATIONS = (
     # Guest wrote yesterday only; escalation raised yesterday, resolved today.
     Seed("c5", "CLOSED", "MEDIUM", CAMPOS, True, ("yesterday", 4),
          escalation=Escalation("MEDIUM", "RESOLVED", CAMPOS, ("yesterday", 5), 600, ("today", 0.5))),
-    # Active today, escalated today, answered after 300 s and resolved today.
+    # Active today, escalated today, first response after 300 s, resolved today.
     Seed("c6", "CLOSED", "HIGH", None, True, ("today", 2),
          escalation=Escalation("HIGH", "RESOLVED", None, ("today", 2), 300, ("today", 4))),
     # The guest wrote three days ago; only the AI wrote today, which does not make it active.
