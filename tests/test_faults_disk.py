@@ -8,16 +8,19 @@ on a full file system. Its log file cannot grow either while the limit holds.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import json
 import os
 import sqlite3
 import threading
 
 import pytest
 
+from hotelbot.clock import now, to_iso
 from tests.support.db import eventually, rows
 from tests.support.fakes import Reply
 from tests.support.faults import database_files, limit_file_size, metric, permission_checked_options
-from tests.support.webhooks import new_wamid, text_message
+from tests.support.webhooks import execute, new_wamid, text_message
 
 UNAVAILABLE = {"error": "Serviço temporariamente indisponível. Tente novamente em instantes.", "code": "UNAVAILABLE"}
 
@@ -127,3 +130,17 @@ def _status(server) -> int:
     import httpx
 
     return httpx.get(server.base_url + "/healthz", timeout=5.0).status_code
+
+
+async def test_stored_webhook_without_job_swept(server, http, n8n):
+    # As when the inbox insert committed but queuing its job failed: the row exists, no job does.
+    wamid = new_wamid()
+    body = json.dumps(text_message("Sem job", wamid=wamid)).encode()
+    received = to_iso(now() - dt.timedelta(seconds=5))
+    execute(server, "INSERT INTO inbox (received_at, body) VALUES (?, ?)", (received, body))
+
+    await eventually(lambda: rows(server, "SELECT forward_state FROM messages") == [{"forward_state": "DONE"}], timeout=15.0)
+
+    assert rows(server, "SELECT count(*) AS n FROM inbox WHERE processed_at IS NULL") == [{"n": 0}]
+    assert [request.headers["idempotency-key"] for request in n8n.requests] == [wamid]
+    assert "Unfinished inbound work without a job queued again: {'inboxId': 1}" in server.log()

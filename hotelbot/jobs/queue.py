@@ -159,6 +159,8 @@ class JobQueue:
         self._kinds: dict[str, JobKind] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._consumers: list[InProcessConsumer] = []
+        # True between start() and stop(): whether queued jobs will run in this process.
+        self.accepting = False
         self._counts_lock = threading.Lock()
         self._queued: collections.Counter[str] = collections.Counter()
         self._running: collections.Counter[str] = collections.Counter()
@@ -324,6 +326,7 @@ class JobQueue:
             )
             consumer.start()
             self._consumers.append(consumer)
+        self.accepting = True
         logger.info("Job queue started: %d worker(s), %d media worker(s)", self._workers, self._media_workers)
 
     def stop(self) -> None:
@@ -332,6 +335,7 @@ class JobQueue:
         Call from a thread, never from the event loop: a running job may be
         waiting for the loop, and blocking the loop here would deadlock.
         """
+        self.accepting = False
         for consumer in self._consumers:
             consumer.stop_flag.set()
         for huey in (self.huey, self.media_huey):

@@ -40,10 +40,15 @@ async def _stale_jobs(runtime: Any, before: str) -> list[tuple[str, dict[str, An
 
 
 async def sweep_once(runtime: Any) -> int:
-    """Queue a job for each item unfinished for ``sweep_interval`` seconds that has none; return how many."""
+    """Queue a job for each item unfinished for ``sweep_interval`` seconds that has none; return how many.
+
+    Stops early once the queue is stopping, so a server shutting down queues nothing new.
+    """
     before = to_iso(now() - dt.timedelta(seconds=runtime.settings.sweep_interval))
     queued = 0
     for kind, payload, priority in await _stale_jobs(runtime, before):
+        if not runtime.jobs.accepting:
+            break
         if runtime.jobs.has_job(kind, payload):
             continue
         await runtime.jobs.enqueue_async(kind, payload, priority=priority)
