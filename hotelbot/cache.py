@@ -31,7 +31,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -89,6 +89,8 @@ class Cache:
         self._lock = asyncio.Lock()
         self._purged_at = 0.0
         self._retry_at = 0.0
+        # Key -> (lock, number of tasks holding or waiting for it).
+        self._computing: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def open(self) -> None:
         """Open the file, building it again when it cannot be read; drop expired entries."""
@@ -158,6 +160,25 @@ class Cache:
 
         async with self._lock:
             await self._guarded("delete by prefix", remove)
+
+    @contextlib.asynccontextmanager
+    async def computing(self, key: str) -> AsyncIterator[None]:
+        """Let one task at a time compute the value of ``key``; the others wait, then read what it stored.
+
+        Dashboards that refresh on the same event would otherwise all count the
+        same figures at the same moment.
+        """
+        lock, users = self._computing.get(key, (asyncio.Lock(), 0))
+        self._computing[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._computing[key]
+            if users == 1:
+                del self._computing[key]
+            else:
+                self._computing[key] = (lock, users - 1)
 
     # -- the in-process layer ------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hotelbot.cache import Cache, stats_key, tenant_key
-from tests.support.db import rows
+from tests.support.db import eventually, rows
 from tests.support.stats_data import get_stats, seed_tenant, stats_version, user_id
 from tests.support.webhooks import execute
 
@@ -133,6 +134,32 @@ async def test_delete_prefix_spares_other_tenants(cache, clock):
 async def test_empty_prefix_rejected(cache):
     with pytest.raises(ValueError):
         await cache.delete_prefix("")
+
+
+async def test_one_task_computes_a_key_at_a_time(cache):
+    order: list[str] = []
+    first_inside = asyncio.Event()
+
+    async def compute(name: str, hold: asyncio.Event | None) -> None:
+        async with cache.computing("stats:t1:all"):
+            order.append(f"{name} in")
+            if hold is not None:
+                first_inside.set()
+                await hold.wait()
+            order.append(f"{name} out")
+
+    release = asyncio.Event()
+    first = asyncio.create_task(compute("first", release))
+    await first_inside.wait()
+    second = asyncio.create_task(compute("second", None))
+    other_key = cache.computing("stats:t2:all")
+    async with other_key:
+        order.append("other key")
+    release.set()
+    await asyncio.gather(first, second)
+
+    assert order == ["first in", "other key", "first out", "second in", "second out"]
+    assert cache._computing == {}
 
 
 def test_keys_carry_tenant():
@@ -301,6 +328,19 @@ async def test_cache_file_corrupted_while_serving(server, http, seeded):
     assert after_restart.json() == counted.json()
     assert "building it again" in server.log()
     assert "Traceback" not in server.log()
+
+
+async def test_simultaneous_misses_count_once(server, http, seeded):
+    execute(server, "UPDATE conversations SET status = 'CLOSED' WHERE id = ?", (seeded["c1"],))
+    counted_before = server.log().count(f"Stats of tenant {server.tenant.id} counted")
+
+    responses = await asyncio.gather(*(get_stats(server, http, seeded["token"]) for _ in range(8)))
+
+    assert [response.status_code for response in responses] == [200] * 8
+    assert sorted(response.headers["X-Cache"] for response in responses) == ["HIT"] * 7 + ["MISS"]
+    assert [response.json()["byStatus"]["CLOSED"] for response in responses] == [3] * 8
+    await eventually(lambda: server.log().count(f"Stats of tenant {server.tenant.id} counted") > counted_before)
+    assert server.log().count(f"Stats of tenant {server.tenant.id} counted") == counted_before + 1
 
 
 async def test_cache_file_keys_carry_tenant(server, http, seeded):

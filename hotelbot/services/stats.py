@@ -12,7 +12,8 @@ Figures are cached under ``stats:{tenantId}:{unit}:{version}:{period}``. The
 version changes, by database triggers, with every counted change, so a cached
 answer is never read after its data changed. The time to live
 (``stats_cache_ttl``) bounds what the triggers cannot see (a guest message
-stored late with an earlier timestamp).
+stored late with an earlier timestamp). Simultaneous misses of one key are
+counted once.
 """
 
 from __future__ import annotations
@@ -219,17 +220,24 @@ async def _figures(
     version = await _current_version(runtime, tenant_id, today.start)
     kind = f"day:{period.first_day}" if dashboard else f"range:{period.first_day}:{period.last_day}"
     prefix = stats_key(tenant_id, selection.key)
-    cached = await runtime.cache.get(f"{prefix}:{version}:{kind}")
+    key = f"{prefix}:{version}:{kind}"
+    cached = await runtime.cache.get(key)
     if cached is not None:
         return cached, True
 
-    started = time.perf_counter()
-    async with runtime.db.read() as connection:
-        async with stats_store.snapshot(connection):
-            version = (await stats_store.select_stats_version(connection, tenant_id)).version
-            figures = await _count(connection, tenant_id, selection.slug, period, dashboard)
+    async with runtime.cache.computing(key):
+        cached = await runtime.cache.get(key)
+        if cached is not None:
+            return cached, True
 
-    await runtime.cache.set(f"{prefix}:{version}:{kind}", figures, runtime.settings.stats_cache_ttl)
+        started = time.perf_counter()
+        async with runtime.db.read() as connection:
+            async with stats_store.snapshot(connection):
+                # The figures belong to the version read in the same transaction, which may be newer.
+                version = (await stats_store.select_stats_version(connection, tenant_id)).version
+                figures = await _count(connection, tenant_id, selection.slug, period, dashboard)
+        await runtime.cache.set(f"{prefix}:{version}:{kind}", figures, runtime.settings.stats_cache_ttl)
+
     logger.info(
         "Stats of tenant %s counted in %.1f ms (units %s, %s, version %s)",
         tenant_id, (time.perf_counter() - started) * 1000, selection.key, kind, version,
