@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import os
 import signal
@@ -194,6 +195,43 @@ def test_size_under_target(capsys):
         print(f"\n{EXECUTABLE.name}: {size_mib:.1f} MiB (target under {SIZE_TARGET_MIB} MiB)")
 
     assert size_mib < SIZE_TARGET_MIB
+
+
+@functools.cache
+def bundle_contents() -> tuple[set[str], set[str]]:
+    """Return the names of the executable's files and of the Python modules in its archive."""
+    from PyInstaller.archive.readers import CArchiveReader
+
+    archive = CArchiveReader(str(EXECUTABLE))
+    return set(archive.toc), set(archive.open_embedded_archive("PYZ.pyz").toc)
+
+
+def test_bundle_has_runtime_modules():
+    files, modules = bundle_contents()
+
+    # Loaded by name at run time, so found by no import.
+    assert "engineio.async_drivers.asgi" in modules
+    assert "hypercorn.asyncio" in modules
+    assert "huey.storage" in modules
+    assert "aiosqlite" in modules
+    assert "email_validator" in modules
+    assert "pydantic_core" in modules
+    assert "tzdata" in modules
+    assert "hotelbot.frozen" in modules
+    assert "hotelbot/locale/pt_BR/LC_MESSAGES/hotelbot.po" in files
+    assert "hotelbot/storage/migrations/0001_initial.sql" in files
+    assert sorted(name for name in files if name.startswith("babel/locale-data/")) == [
+        "babel/locale-data/en.dat", "babel/locale-data/pt.dat",
+        "babel/locale-data/pt_BR.dat", "babel/locale-data/root.dat",
+    ]
+
+
+@pytest.mark.parametrize("package", ["tkinter", "pytest", "_pytest", "hypothesis", "aiohttp", "PyInstaller",
+                                     "setuptools", "pip", "PIL", "pygments", "rich"])
+def test_bundle_leaves_out_unused(package):
+    _, modules = bundle_contents()
+
+    assert sorted(name for name in modules if name.split(".")[0] == package) == []
 
 
 def test_init_uses_bundled_files(installation):
