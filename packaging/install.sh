@@ -91,6 +91,7 @@ find_binary() {
         die "no hotelbot executable found: pass --binary PATH (build one with make dist)"
     fi
     [ -x "$BINARY" ] || die "$BINARY is not executable (chmod +x it)"
+    BINARY="$(cd "$(dirname "$BINARY")" && pwd)/$(basename "$BINARY")"
 }
 
 # Run a system command, or only print it under --destdir.
@@ -107,7 +108,8 @@ as_service_user() {
     if [ -n "$DESTDIR" ]; then
         env HOTELBOT_DATA_DIR="$DESTDIR$DATA_DIR" TMPDIR="$DESTDIR$CLI_UNPACK_DIR" "$@"
     else
-        runuser -u "$SERVICE_USER" -- env HOTELBOT_DATA_DIR="$DATA_DIR" TMPDIR="$CLI_UNPACK_DIR" "$@"
+        # From /, since the service user may not be allowed into the current directory.
+        (cd / && runuser -u "$SERVICE_USER" -- env HOTELBOT_DATA_DIR="$DATA_DIR" TMPDIR="$CLI_UNPACK_DIR" "$@")
     fi
 }
 
