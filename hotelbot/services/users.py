@@ -113,6 +113,7 @@ async def deactivate_user(runtime: Any, principal: dict[str, Any], user_id: str)
     """Deactivate a user: their sessions end and their sockets close at once; return the user.
 
     Raises NotFound, or Conflict for the admin's own account.
+    NOTE: conversations assigned to the user stay assigned until a supervisor reassigns them.
     """
     if user_id == principal["id"]:
         raise Conflict("You cannot deactivate your own account.", code="CONFLICT")
