@@ -71,7 +71,7 @@ async def forward_message(runtime: Any, payload: dict[str, Any]) -> None:
     if response.status_code >= 300:
         raise JobFailed(f"N8N answered {response.status_code}")
 
-    async with runtime.db.write() as connection:
+    async with runtime.db.write(single_statement=True) as connection:
         await message_store.update_message(connection, tenant_id, message_id, forward_state="DONE")
     logger.info("Message %s forwarded to N8N (tenant %s, conversation %s)", message["whatsapp_msg_id"], tenant_id, conversation["id"])
 

@@ -54,7 +54,7 @@ async def verify() -> Response:
 
 
 async def _store_and_queue(body: bytes) -> int:
-    async with runtime().db.write() as connection:
+    async with runtime().db.write(single_statement=True) as connection:
         inbox_id = await inbox_store.insert_inbox(connection, body)
     await runtime().jobs.enqueue_async("inbound", {"inboxId": inbox_id})
     return inbox_id
