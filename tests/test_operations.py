@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import json
 import os
 import socket
@@ -15,11 +16,12 @@ import time
 import httpx
 import pytest
 
+from hotelbot.clock import now, to_iso
 from tests.support.db import eventually, rows
 from tests.support.fakes import Reply, load_fixture
 from tests.support.faults import metric, permission_checked_options, scrape
 from tests.support.sockets import EventClient
-from tests.support.webhooks import new_wamid, text_message
+from tests.support.webhooks import execute, new_wamid, text_message
 
 NOT_FOUND = {"error": "Não encontrado.", "code": "NOT_FOUND"}
 DEAD_LETTER_NOT_FOUND = {"error": "Job com falha não encontrado.", "code": "NOT_FOUND"}
@@ -340,6 +342,27 @@ async def test_healthz_warns_on_account_errors_and_quiet_webhooks(server, http):
     assert report["checks"]["database"] == {"status": "ok"}
     assert report["checks"]["inbox"]["status"] == "ok"
     assert report["checks"]["inbox"]["backlog"] == 0
+
+
+async def test_healthz_fails_on_stale_inbox_until_processed(server, http, n8n):
+    # A webhook stored 10 minutes ago whose job never ran, as after a lost job; the sweep runs only every 60 s here.
+    wamid = new_wamid()
+    received = to_iso(now() - dt.timedelta(minutes=10))
+    execute(server, "INSERT INTO inbox (received_at, body) VALUES (?, ?)", (received, json.dumps(text_message("Antiga", wamid=wamid)).encode()))
+
+    stale = await http.get(server.base_url + "/healthz")
+    await asyncio.to_thread(server.restart)
+    await eventually(lambda: rows(server, "SELECT forward_state FROM messages") == [{"forward_state": "DONE"}])
+    healthy = await http.get(server.base_url + "/healthz")
+
+    assert stale.status_code == 503
+    inbox = stale.json()["checks"]["inbox"]
+    assert inbox["status"] == "failing"
+    assert inbox["backlog"] == 1
+    assert inbox["oldestUnprocessedAt"] == received
+    assert inbox["oldestAgeSeconds"] >= 600
+    assert healthy.status_code == 200
+    assert healthy.json()["checks"]["inbox"]["backlog"] == 0
 
 
 async def test_metrics_after_a_scenario(server, http, n8n, sockets):
