@@ -74,10 +74,12 @@ async def upsert_inbound_conversation(
     """Create the contact's conversation as BOT, or touch it for a new inbound message.
 
     A CLOSED conversation reopens as BOT with the AI unlocked and nobody
-    assigned. Returns the row after the change.
+    assigned. Returns the row after the change, through RETURNING in the same
+    round trip to the writer's thread.
     """
     stamp = now_iso()
-    await connection.execute(
+    return await fetch_one(
+        connection,
         "INSERT INTO conversations (id, tenant_id, contact_id, status, last_message_at, last_inbound_at,"
         " unread_count, created_at, updated_at) VALUES (?, ?, ?, 'BOT', ?, ?, 1, ?, ?)"
         " ON CONFLICT (tenant_id, contact_id) DO UPDATE SET"
@@ -90,13 +92,9 @@ async def upsert_inbound_conversation(
         "  last_message_at = max(coalesce(last_message_at, ''), excluded.last_message_at),"
         "  last_inbound_at = max(coalesce(last_inbound_at, ''), excluded.last_inbound_at),"
         "  unread_count = unread_count + 1,"
-        "  updated_at = excluded.updated_at",
+        "  updated_at = excluded.updated_at"
+        " RETURNING *",
         (new_id(), tenant_id, contact_id, message_at, message_at, stamp, stamp),
-    )
-    return await fetch_one(
-        connection,
-        "SELECT * FROM conversations WHERE tenant_id = ? AND contact_id = ?",
-        (tenant_id, contact_id),
     )
 
 
