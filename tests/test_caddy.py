@@ -114,7 +114,7 @@ def test_n8n_rule_lan_only(tmp_path):
 
     rule = route_for_path(routes, "/n8n/*")
 
-    assert rule["match"] == [{"path": ["/n8n/*", "/metrics"], "not": [{"remote_ip": {"ranges": PRIVATE_RANGES}}]}]
+    assert rule["match"] == [{"path": ["/n8n", "/n8n/*", "/metrics", "/metrics/*"], "not": [{"remote_ip": {"ranges": PRIVATE_RANGES}}]}]
     assert [handler["handler"] for handler in handlers(rule)] == ["headers", "static_response"]
     assert handlers(rule)[1]["status_code"] == 403
     assert json.loads(handlers(rule)[1]["body"]) == {"error": "Acesso negado.", "code": "FORBIDDEN"}
