@@ -266,6 +266,7 @@ async def list_requests(server: ServerProcess, count: int) -> dict[str, dict]:
             ("status=OPEN", url, supervisor_token, {"status": "OPEN"}, count),
             ("page 21 of the cursor chain", url, supervisor_token, {"cursor": cursor}, count),
             ("search=Silva", url, supervisor_token, {"search": "Silva"}, max(10, count // 10)),
+            ("search with no match", url, supervisor_token, {"search": "xyzzy"}, 5),
         ]
         results = {}
         for label, target, token, params, repeats in variants:

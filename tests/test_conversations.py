@@ -99,6 +99,24 @@ async def test_filters_status_priority_assignee_search(api):
     assert await _ids(api, "attendant", f"?search=%2B{phone(13)[:2]}%20{phone(13)[2:4]}%20{phone(13)[4:]}") == [carla]
     assert await _ids(api, "attendant", "?search=100%25") == []
     assert await _ids(api, "attendant", "?search=_") == []
+    assert await _ids(api, "attendant", "?search=SOUZA") == [ana]
+    assert await _ids(api, "attendant", "?search=ESTACIONAMENTO") == [ana]
+    assert await _ids(api, "attendant", "?search=Re") == [carla]
+    assert await _ids(api, "attendant", "?search=a%22b") == []
+    assert await _ids(api, "attendant", f"?search={phone(12)[-5:]}") == [bruno]
+
+
+async def test_search_ignores_case_of_accented_letters(api):
+    accented = await guest_writes(api, "Bom dia", wa_id=phone(14), name="Ana Conceição")
+    await guest_writes(api, "Olá", wa_id=phone(15), name="Bruno Dias")
+    assert await _ids(api, "attendant", "?search=CONCEI%C3%87%C3%83O") == [accented]
+    assert await _ids(api, "attendant", "?search=ol%C3%81") == [await _id_of(api, phone(15))]
+
+
+async def _id_of(api: Api, wa_id: str) -> str:
+    return rows(
+        api.server, "SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.phone = ?", (wa_id,)
+    )[0]["id"]
 
 
 BAD_QUERIES = [

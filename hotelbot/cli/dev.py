@@ -141,6 +141,7 @@ def load_conversations(
         counts = _insert_all(connection, tenants, conversations, messages, days, rng)
         for statement in schema:
             connection.execute(statement)
+        _rebuild_full_text_indexes(connection)
         connection.executemany(
             "INSERT OR REPLACE INTO stats_versions (tenant_id, version) VALUES (?, random())",
             [(tenant.id,) for tenant in tenants],
@@ -150,6 +151,17 @@ def load_conversations(
     finally:
         connection.close()
     return counts
+
+
+def _rebuild_full_text_indexes(connection: sqlite3.Connection) -> None:
+    """Index the loaded rows in the full-text tables, whose triggers were dropped during the load."""
+    names = [
+        row[0] for row in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE % USING fts5%'"
+        )
+    ]
+    for name in names:
+        connection.execute(f'INSERT INTO "{name}" ("{name}") VALUES (\'rebuild\')')
 
 
 def _drop_indexes_and_triggers(connection: sqlite3.Connection) -> list[str]:

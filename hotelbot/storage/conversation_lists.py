@@ -9,6 +9,9 @@ import aiosqlite
 from hotelbot.storage.conversations import CONVERSATION_VIEW
 from hotelbot.storage.database import fetch_all, fetch_value
 
+# The trigram tokenizer indexes runs of 3 characters; a shorter search cannot use it.
+TRIGRAM_LENGTH = 3
+
 
 @dataclasses.dataclass(frozen=True)
 class ConversationFilter:
@@ -47,9 +50,37 @@ def _unit_clause(selection: ConversationFilter) -> tuple[str | None, list]:
     return None, []
 
 
-def _search_clause(selection: ConversationFilter) -> tuple[str | None, list]:
+def _phrase(text: str) -> str:
+    """Quote ``text`` as one FTS5 phrase, so its characters are matched literally."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _indexed_search(selection: ConversationFilter, tenant_id: str) -> tuple[str, list]:
+    """Match through the trigram indexes: conversations with the text in a message, a name or a phone.
+
+    The CROSS JOINs keep SQLite from walking every conversation and asking the
+    full-text index once per row.
+    """
+    contact_match = f"name : {_phrase(selection.search)}"
+    if selection.search_digits:
+        contact_match += f" OR phone : {_phrase(selection.search_digits)}"
+    candidates = (
+        "SELECT m.conversation_id FROM message_text_search s CROSS JOIN messages m ON m.rowid = s.rowid"
+        " WHERE message_text_search MATCH ? AND m.tenant_id = ?"
+        " UNION SELECT c2.id FROM contact_search s2 CROSS JOIN contacts k2 ON k2.rowid = s2.rowid"
+        " CROSS JOIN conversations c2 ON c2.tenant_id = k2.tenant_id AND c2.contact_id = k2.id"
+        " WHERE contact_search MATCH ? AND k2.tenant_id = ?"
+    )
+    return f"c.id IN ({candidates})", [_phrase(selection.search), tenant_id, contact_match, tenant_id]
+
+
+def _search_clause(selection: ConversationFilter, tenant_id: str) -> tuple[str | None, list]:
     if not selection.search:
         return None, []
+    if len(selection.search) >= TRIGRAM_LENGTH:
+        return _indexed_search(selection, tenant_id)
+
+    # Shorter than a trigram: the indexes cannot help, so LIKE reads the candidates.
     pattern = _like_pattern(selection.search)
     alternatives = ["k.name LIKE ? ESCAPE '\\'"]
     params: list = [pattern]
@@ -63,7 +94,7 @@ def _search_clause(selection: ConversationFilter) -> tuple[str | None, list]:
     return "(" + " OR ".join(alternatives) + ")", params
 
 
-def _where(selection: ConversationFilter) -> tuple[list[str], list]:
+def _where(selection: ConversationFilter, tenant_id: str) -> tuple[list[str], list]:
     clauses: list[str] = []
     params: list = []
     if selection.statuses:
@@ -78,7 +109,7 @@ def _where(selection: ConversationFilter) -> tuple[list[str], list]:
     if selection.unassigned:
         clauses.append("c.assigned_to_id IS NULL")
 
-    for clause, extra in (_unit_clause(selection), _search_clause(selection)):
+    for clause, extra in (_unit_clause(selection), _search_clause(selection, tenant_id)):
         if clause:
             clauses.append(clause)
             params.extend(extra)
@@ -94,11 +125,12 @@ async def select_conversation_page(
 ) -> list[dict]:
     """Return up to ``limit`` rows of ``CONVERSATION_VIEW``, newest lastMessageAt first.
 
-    NOTE: the search uses LIKE, which ignores case for ASCII letters only
-    (``JOSÉ`` does not find ``josé``). It also reads every message of each
-    candidate conversation, so a large tenant would need a full-text index.
+    A search of 3 or more characters goes through the trigram indexes of
+    migration 0005 and ignores case. NOTE: accents still count (``Joao``
+    does not find ``João``), and a shorter search falls back to LIKE, which
+    ignores case for ASCII letters only and reads every candidate's messages.
     """
-    clauses, params = _where(selection)
+    clauses, params = _where(selection, tenant_id)
     sql = (
         CONVERSATION_VIEW
         + " WHERE c.tenant_id = ?"
