@@ -56,9 +56,10 @@ class RealtimeServer:
     """Wraps python-socketio's AsyncServer with hotelbot's authentication and rooms."""
 
     def __init__(self, cors_origins: list[str] | str | None) -> None:
+        self._frontend_origins = [cors_origins] if isinstance(cors_origins, str) else list(cors_origins or [])
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
-            cors_allowed_origins=cors_origins if cors_origins else [],
+            cors_allowed_origins=self._origin_allowed,
             logger=False,
             engineio_logger=False,
         )
@@ -68,6 +69,17 @@ class RealtimeServer:
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("join:conversation", self._on_join)
         self.sio.on("leave:conversation", self._on_leave)
+
+    def _origin_allowed(self, origin: str, environ: dict) -> bool:
+        """Allow the configured frontend origin and this server's own origin, nothing else.
+
+        Forwarded headers reach here only from trusted proxies (web/proxy.py strips them otherwise).
+        """
+        if origin in self._frontend_origins:
+            return True
+        scheme = environ.get("HTTP_X_FORWARDED_PROTO") or environ.get("wsgi.url_scheme", "http")
+        host = environ.get("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST", "")
+        return origin == f"{scheme}://{host}"
 
     def bind(self, authenticate: Authenticator, conversation_exists: ConversationCheck) -> None:
         self._authenticate = authenticate

@@ -16,6 +16,7 @@ from hotelbot.errors import PayloadTooLarge, ServiceUnavailable, Unauthorized, V
 from hotelbot.storage import inbox as inbox_store
 from hotelbot.web.body_limits import allow_large_body
 from hotelbot.web.guards import runtime
+from hotelbot.web.requests import client_address
 from hotelbot.whatsapp.signature import signature_matches
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ async def verify() -> Response:
     for tenant in tenants:
         matched |= hmac.compare_digest(tenant.verify_token.encode(), token.encode())
     if mode != "subscribe" or not token or not matched or not challenge or len(challenge) > 200:
-        logger.warning("Webhook verification refused (mode=%s) from %s", mode, request.remote_addr)
+        logger.warning("Webhook verification refused (mode=%s) from %s", mode, client_address())
         raise Forbidden("Verification failed.")
 
     logger.info("Webhook verification accepted")
@@ -79,7 +80,7 @@ async def _read_body(limit: int) -> bytes:
         raise RequestTimeout() from None
 
     if size > limit:
-        logger.warning("Webhook body over %d bytes from %s rejected", limit, request.remote_addr)
+        logger.warning("Webhook body over %d bytes from %s rejected", limit, client_address())
         raise PayloadTooLarge(params={"limit": limit})
     return bytes(received)
 
@@ -91,7 +92,7 @@ async def receive() -> Response:
 
     secrets = await runtime().tenants.app_secrets()
     if not signature_matches(body, request.headers.get("X-Hub-Signature-256"), secrets):
-        logger.warning("Webhook with a missing or invalid signature from %s (%d bytes)", request.remote_addr, len(body))
+        logger.warning("Webhook with a missing or invalid signature from %s (%d bytes)", client_address(), len(body))
         metrics.WEBHOOKS.labels("unauthorized").inc()
         raise Unauthorized("Invalid signature.")
 
