@@ -55,6 +55,7 @@ class Runtime:
             self.data_dir.queue,
             workers=settings.workers,
             media_workers=settings.media_workers,
+            forward_workers=settings.forward_workers,
             retry_delay=settings.retry_delay,
             retry_delay_max=settings.retry_delay_max,
             shutdown_timeout=settings.shutdown_timeout,

@@ -105,6 +105,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", 4, _positive_int, "threads", "Queue worker threads for ordinary jobs."),
     Setting("media_workers", 2, _positive_int, "threads",
             "Queue worker threads reserved for media downloads."),
+    Setting("forward_workers", 8, _positive_int, "threads",
+            "Queue worker threads reserved for forwards to N8N, which wait for its answer; "
+            "a slow N8N holds back only other forwards."),
     Setting("inbound_attempts", 3, _positive_int, "attempts",
             "Attempts to process one stored webhook before it becomes a dead letter."),
     Setting("forward_attempts", 3, _positive_int, "attempts",

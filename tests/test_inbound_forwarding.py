@@ -6,6 +6,8 @@ import asyncio
 import json
 import threading
 
+import pytest
+
 from hotelbot.forwarding import sign_body
 from tests.support.db import eventually, rows
 from tests.support.fakes import Recorded, Reply, load_fixture
@@ -144,3 +146,29 @@ async def test_n8n_always_failing_escalates_once(server, http, sockets, n8n):
     second = rows(server, "SELECT forward_state FROM messages WHERE content = 'Segunda'")
     assert second == [{"forward_state": "NONE"}]
     await client.expect_none("escalation:new", within=0.5)
+
+
+@pytest.mark.parametrize("server_settings", [{"forward_timeout": 30, "forward_workers": 2, "workers": 2}])
+async def test_slow_n8n_does_not_delay_messages(server, http, sockets, n8n):
+    client = await attendant(server, http, sockets)
+    release = threading.Event()
+
+    def blocked(request: Recorded) -> Reply:
+        release.wait(30)
+        return Reply(200, {"ok": True})
+
+    n8n.handler = blocked
+    contents = []
+    try:
+        for index in range(3):
+            await server.post_webhook(http, text_message(f"Pergunta {index}", wa_id=f"55119000005{index:02d}"))
+        await asyncio.to_thread(n8n.wait_for, 2)
+        for index in range(3, 10):
+            await server.post_webhook(http, text_message(f"Pergunta {index}", wa_id=f"55119000005{index:02d}"))
+        for _ in range(10):
+            contents.append((await client.next("message:new", timeout=5.0))["message"]["content"])
+    finally:
+        release.set()
+
+    assert sorted(contents) == sorted(f"Pergunta {index}" for index in range(10))
+    await eventually(lambda: rows(server, "SELECT count(*) AS n FROM messages WHERE forward_state = 'DONE'") == [{"n": 10}], timeout=20.0)

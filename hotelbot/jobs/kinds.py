@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from hotelbot.jobs.queue import JobKind
+from hotelbot.jobs.queue import FORWARD_POOL, MEDIA_POOL, JobKind
 from hotelbot.services.forwarding import forward_exhausted, forward_message
 from hotelbot.services.inbound import process_inbox
 from hotelbot.services.media import download_exhausted, download_media, job_time_limit
@@ -69,11 +69,11 @@ def register_job_kinds(runtime: Any) -> None:
         describe=lambda payload: f"inbox {payload['inboxId']}",
     ))
     runtime.jobs.register(JobKind(
-        "forward", run_forward, settings.forward_attempts, settings.forward_timeout + 5, forward_dead,
+        "forward", run_forward, settings.forward_attempts, settings.forward_timeout + 5, forward_dead, pool=FORWARD_POOL,
         describe=lambda payload: f"tenant {payload['tenantId']} message {payload['messageId']}",
     ))
     runtime.jobs.register(JobKind(
-        "media_download", run_download, settings.media_attempts, job_time_limit(settings), download_dead, media=True,
+        "media_download", run_download, settings.media_attempts, job_time_limit(settings), download_dead, pool=MEDIA_POOL,
         describe=lambda payload: f"tenant {payload['tenantId']} message {payload['messageId']}",
     ))
 

@@ -51,8 +51,16 @@ WAIT_SECONDS = 1.0
 # Upper bound on a Retry-After honoured from an outside service.
 RETRY_AFTER_MAX = 3600.0
 
-# Kinds that run on the media queue; read by processes that queue jobs without running them (the CLI).
-MEDIA_KINDS = frozenset({"media_download"})
+# Each pool has its own Huey queue and worker threads, so jobs that wait on an
+# outside service (a large download, a slow N8N workflow) never hold back the
+# processing of guests' messages in the main pool.
+MAIN_POOL = "main"
+MEDIA_POOL = "media"
+FORWARD_POOL = "forward"
+# Huey queue name of each pool, in the queue's SQLite file.
+POOL_QUEUES = {MAIN_POOL: "hotelbot", MEDIA_POOL: "hotelbot-media", FORWARD_POOL: "hotelbot-forward"}
+# Pools of kinds, for processes that queue jobs without registering them (the CLI).
+KIND_POOLS = {"media_download": MEDIA_POOL, "forward": FORWARD_POOL}
 
 
 class WakingSqliteStorage(SqliteStorage):
@@ -117,7 +125,7 @@ class JobKind:
     attempts: int
     timeout: float
     on_exhausted: ExhaustedHandler | None = None
-    media: bool = False
+    pool: str = MAIN_POOL
     describe: Callable[[dict[str, Any]], str] = lambda payload: ""
 
 
@@ -150,12 +158,12 @@ class JobQueue:
         retry_delay: float,
         retry_delay_max: float,
         shutdown_timeout: float,
+        forward_workers: int = 1,
     ) -> None:
         self._retry_delay = retry_delay
         self._retry_delay_max = retry_delay_max
         self._shutdown_timeout = shutdown_timeout
-        self._workers = workers
-        self._media_workers = media_workers
+        self._pool_workers = {MAIN_POOL: workers, MEDIA_POOL: media_workers, FORWARD_POOL: forward_workers}
         self._kinds: dict[str, JobKind] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._consumers: list[InProcessConsumer] = []
@@ -165,10 +173,8 @@ class JobQueue:
         self._queued: collections.Counter[str] = collections.Counter()
         self._running: collections.Counter[str] = collections.Counter()
 
-        self.huey = WakingHuey("hotelbot", filename=str(path), results=False, utc=True)
-        self.media_huey = WakingHuey("hotelbot-media", filename=str(path), results=False, utc=True)
-        self._run = self.huey.task(name="run_job")(self._execute)
-        self._run_media = self.media_huey.task(name="run_media_job")(self._execute)
+        self._hueys = {pool: WakingHuey(queue, filename=str(path), results=False, utc=True) for pool, queue in POOL_QUEUES.items()}
+        self._tasks = {pool: huey.task(name=f"run_{pool}_job")(self._execute) for pool, huey in self._hueys.items()}
 
     def register(self, kind: JobKind) -> None:
         self._kinds[kind.name] = kind
@@ -182,8 +188,7 @@ class JobQueue:
         them within ``WAIT_SECONDS``.
         """
         kind = self._kinds.get(name)
-        media = kind.media if kind is not None else name in MEDIA_KINDS
-        task = self._run_media if media else self._run
+        task = self._tasks[kind.pool if kind is not None else KIND_POOLS.get(name, MAIN_POOL)]
         if delay:
             task.schedule(args=(name, payload, attempt), delay=delay, priority=priority)
         else:
@@ -317,17 +322,19 @@ class JobQueue:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Empty Huey's queue and start the worker threads; unfinished work is queued by the caller."""
         self._loop = loop
-        self.huey.flush()
-        self.media_huey.flush()
-        for huey, workers in ((self.huey, self._workers), (self.media_huey, self._media_workers)):
+        for pool, huey in self._hueys.items():
+            huey.flush()
             consumer = InProcessConsumer(
-                huey, workers=workers, periodic=False, worker_type="thread", check_worker_health=False,
+                huey, workers=self._pool_workers[pool], periodic=False, worker_type="thread", check_worker_health=False,
                 scheduler_interval=1, shutdown_timeout=self._shutdown_timeout,
             )
             consumer.start()
             self._consumers.append(consumer)
         self.accepting = True
-        logger.info("Job queue started: %d worker(s), %d media worker(s)", self._workers, self._media_workers)
+        logger.info(
+            "Job queue started: %s",
+            ", ".join(f"{workers} {pool} worker(s)" for pool, workers in self._pool_workers.items()),
+        )
 
     def stop(self) -> None:
         """Stop taking jobs and wait for running ones (up to the shutdown timeout).
@@ -338,14 +345,14 @@ class JobQueue:
         self.accepting = False
         for consumer in self._consumers:
             consumer.stop_flag.set()
-        for huey in (self.huey, self.media_huey):
+        for huey in self._hueys.values():
             huey.storage.wake_all()
         for consumer in self._consumers:
             consumer.stop(graceful=True)
         self._consumers.clear()
-        for huey in (self.huey, self.media_huey):
+        for huey in self._hueys.values():
             huey.storage.close()
         logger.info("Job queue stopped")
 
     def pending_count(self) -> int:
-        return self.huey.pending_count() + self.media_huey.pending_count() + self.huey.scheduled_count() + self.media_huey.scheduled_count()
+        return sum(huey.pending_count() + huey.scheduled_count() for huey in self._hueys.values())
