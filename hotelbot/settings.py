@@ -152,6 +152,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Media file requests accepted per user, or per client address for signed links, each minute."),
     Setting("media_retention_days", 0, _non_negative_int, "days",
             "Delete stored media files older than this many days (their messages stay); 0 keeps them."),
+    Setting("audit_retention_days", 1825, _non_negative_int, "days",
+            "Delete audit trail entries older than this many days in the daily retention run; 0 keeps them."),
     Setting("backup_interval_hours", 0.0, _non_negative_float, "hours",
             "Hours between scheduled backups while serving; 0 turns them off."),
     Setting("backup_dir", "", _text, "path", "Folder of scheduled backups; empty means <data dir>/backups."),

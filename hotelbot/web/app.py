@@ -147,6 +147,7 @@ def create_app(settings: Settings) -> tuple[Any, Quart, Runtime]:
     """Build the ASGI app; return (asgi app, Quart app, runtime)."""
     from hotelbot.web import admin, auth, conversations, health, media, messages, n8n, users, webhooks
     from hotelbot.web import stats
+    from hotelbot.web import audit
 
     runtime = Runtime(settings)
     app = Quart("hotelbot")
@@ -164,6 +165,7 @@ def create_app(settings: Settings) -> tuple[Any, Quart, Runtime]:
                       conversations.blueprint, messages.blueprint, users.blueprint, media.blueprint):
         app.register_blueprint(blueprint)
     app.register_blueprint(stats.blueprint)
+    app.register_blueprint(audit.blueprint)
 
     asgi_app = runtime.realtime.asgi_app(app)
     return asgi_app, app, runtime
