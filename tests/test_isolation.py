@@ -241,9 +241,9 @@ async def _call(server: ServerProcess, http: httpx.AsyncClient, case: Case, ids:
         files = {"file": ("documento.pdf", b"%PDF-1.4 isolado", "application/pdf")}
         return await http.post(url, headers=headers, data={"conversationId": ids["conversation"]}, files=files)
     if case.method == "POST" and case.path == "/webhooks/whatsapp":
-        # Signed with B's app secret, naming A's phone number id: the signature does not open A's tenant.
+        # Signed with B's app secret but naming A's phone number id, so it must not reach A's tenant.
         body = json.dumps(text_message("Oi", phone_number_id=server.tenants[0].phone_number_id)).encode()
-        headers.update({"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=" + "0" * 64})
+        headers.update({"Content-Type": "application/json", "X-Hub-Signature-256": server.sign(body, server.tenants[1])})
         return await http.post(url, headers=headers, content=body)
     return await http.request(case.method, url, headers=headers, json=_fill(case.json, ids))
 

@@ -85,6 +85,36 @@ async def _read_body(limit: int) -> bytes:
     return bytes(received)
 
 
+def _phone_number_ids(payload: dict) -> set[str]:
+    """Return every ``metadata.phone_number_id`` named in the body's entries, skipping malformed parts."""
+    found = set()
+    for entry in payload["entry"]:
+        changes = entry.get("changes") if isinstance(entry, dict) else None
+        for change in changes if isinstance(changes, list) else []:
+            value = change.get("value") if isinstance(change, dict) else None
+            metadata = value.get("metadata") if isinstance(value, dict) else None
+            number = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+            if isinstance(number, str):
+                found.add(number)
+    return found
+
+
+async def _check_signer_owns_numbers(body: bytes, payload: dict) -> None:
+    """Raise Unauthorized unless each known phone number id's tenant has the app secret that signed the body.
+
+    Without this, a tenant holding its own app secret could sign a body naming
+    another tenant's phone number id and write guest messages into that tenant.
+    """
+    header = request.headers.get("X-Hub-Signature-256")
+    for number in _phone_number_ids(payload):
+        tenant = await runtime().tenants.by_phone_number_id(number)
+        if tenant is not None and not signature_matches(body, header, [tenant.app_secret]):
+            logger.warning("Webhook for tenant %s signed with another tenant's app secret from %s",
+                           tenant.id, client_address())
+            metrics.WEBHOOKS.labels("unauthorized").inc()
+            raise Unauthorized("Invalid signature.")
+
+
 @blueprint.post(WEBHOOK_PATH)
 async def receive() -> Response:
     """Check the signature, store the raw body in the inbox and answer 200 at once."""
@@ -111,6 +141,8 @@ async def receive() -> Response:
         logger.warning("Signed webhook of unknown shape acknowledged and not stored (%d bytes)", len(body))
         metrics.WEBHOOKS.labels("unknown_shape").inc()
         return jsonify({"ok": True})
+
+    await _check_signer_owns_numbers(body, payload)
 
     try:
         # Shielded so a client that disconnects cannot cancel between the insert and the enqueue.
