@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pydantic
 from quart import Blueprint, Response, g, jsonify, request
@@ -36,7 +37,12 @@ class PasswordRequest(pydantic.BaseModel):
 
 
 async def _email_key() -> str:
-    data = await request.get_json(silent=True)
+    # Runs before the route validates the body, so a body that json cannot parse
+    # (including one nested past Python's recursion limit) counts under "-".
+    try:
+        data = json.loads(await request.get_data(as_text=False) or b"null")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        data = None
     email = data.get("email") if isinstance(data, dict) else None
     return "email:" + (email.strip().lower()[:254] if isinstance(email, str) else "-")
 
