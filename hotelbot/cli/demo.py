@@ -11,7 +11,9 @@ from hotelbot.services import provisioning
 from hotelbot.settings import Settings
 from hotelbot.storage.database import Database, fetch_value
 
-DEMO_EMAIL = "demo@hotelbot.local"
+# The login route validates emails with email-validator, which rejects special-use
+# domains such as .local and .test, so the demo address uses the reserved .example.
+DEMO_EMAIL = "demo@hotelbot.example"
 DEMO_FILE = "demo.json"
 
 
