@@ -17,9 +17,10 @@ import aiosqlite
 
 from hotelbot.clock import now_iso
 from hotelbot.domain import conversation_states as states
-from hotelbot.domain.units import match_unit
-from hotelbot.errors import Conflict, NotFound, ValidationFailed, WindowClosed
+from hotelbot.services import provisioning
+from hotelbot.errors import Conflict, NotFound, WindowClosed
 from hotelbot.realtime.sockets import tenant_room, user_room
+from hotelbot.services import audit
 from hotelbot.serialize import conversation_json, reply_window
 from hotelbot.storage import conversations as conversation_store
 from hotelbot.storage import users as user_store
@@ -77,12 +78,18 @@ async def _update_escalation(
 
 
 async def apply_decision(
-    connection: aiosqlite.Connection, tenant_id: str, conversation: dict, decision: states.Decision, stamp: str
+    connection: aiosqlite.Connection,
+    tenant_id: str,
+    conversation: dict,
+    decision: states.Decision,
+    stamp: str,
+    actor: audit.Actor = audit.SYSTEM,
 ) -> bool:
-    """Write a state-table decision and its escalation update; return whether anything changed."""
+    """Write a state-table decision, its escalation update and a lock change's audit entry; return whether anything changed."""
     changes = {column: value for column, value in decision.changes.items() if conversation[column] != value}
     if changes:
         await conversation_store.update_conversation(connection, tenant_id, conversation["id"], **changes)
+        await audit.record_lock_change(connection, tenant_id, actor, conversation, changes)
     escalation_changed = await _update_escalation(connection, tenant_id, conversation["id"], decision.escalation, stamp)
     return bool(changes) or escalation_changed
 
@@ -129,7 +136,12 @@ async def assign(runtime: Any, principal: dict[str, Any], conversation_id: str, 
             stamp=stamp,
             ia_locked=bool(conversation["ia_locked"]),
         )
-        changed = await apply_decision(connection, tenant.id, conversation, decision, stamp)
+        changed = await apply_decision(connection, tenant.id, conversation, decision, stamp, audit.Actor.user(principal))
+        if changed:
+            await audit.record(
+                connection, tenant.id, audit.Actor.user(principal), "CONVERSATION_ASSIGNED",
+                conversation_id=conversation_id, target=assignee["id"], details={"previousStatus": conversation["status"]},
+            )
         view = await conversation_store.select_conversation_view(connection, tenant.id, conversation_id)
 
     if not changed:
@@ -151,7 +163,13 @@ async def _transition(
         conversation = await _load(connection, tenant.id, conversation_id)
         stamp = now_iso()
         decision = states.close(conversation["status"], stamp) if action == "close" else states.release(conversation["status"])
-        changed = await apply_decision(connection, tenant.id, conversation, decision, stamp)
+        changed = await apply_decision(connection, tenant.id, conversation, decision, stamp, audit.Actor.user(principal))
+        if changed:
+            await audit.record(
+                connection, tenant.id, audit.Actor.user(principal),
+                "CONVERSATION_CLOSED" if action == "close" else "CONVERSATION_RELEASED",
+                conversation_id=conversation_id, details={"previousStatus": conversation["status"]},
+            )
         view = await conversation_store.select_conversation_view(connection, tenant.id, conversation_id)
 
     if not changed:
@@ -176,14 +194,7 @@ async def release(runtime: Any, principal: dict[str, Any], conversation_id: str)
 def _unit_slug(name: str | None, units: dict[str, str]) -> str | None:
     if name is None:
         return None
-    slug = match_unit(name, units)
-    if slug is None:
-        valid = ", ".join(units.values()) or "-"
-        raise ValidationFailed(
-            "Unknown hotel unit. Valid units: {valid}.", params={"valid": valid},
-            details=[{"field": "hotelUnit", "message": "Unknown hotel unit. Valid units: {valid}.", "params": {"valid": valid}}],
-        )
-    return slug
+    return provisioning.unit_slug(name, units)
 
 
 async def update(
@@ -209,6 +220,10 @@ async def update(
             escalation_changes = {column: value for column, value in changes.items() if value is not None}
             if escalation_changes:
                 await conversation_store.update_open_escalation(connection, tenant.id, conversation_id, **escalation_changes)
+            await audit.record(
+                connection, tenant.id, audit.Actor.user(principal), "CONVERSATION_UPDATED",
+                conversation_id=conversation_id, details=changes,
+            )
         view = await conversation_store.select_conversation_view(connection, tenant.id, conversation_id)
 
     if not changes:
@@ -289,7 +304,9 @@ class ReplyTakeOver:
             ia_locked=bool(conversation["ia_locked"]),
             by_reply=True,
         )
-        self.changed = await apply_decision(connection, self._principal["tenant_id"], conversation, decision, stamp)
+        self.changed = await apply_decision(
+            connection, self._principal["tenant_id"], conversation, decision, stamp, audit.Actor.user(self._principal)
+        )
         if decision.changes.get("assigned_to_id") and conversation["assigned_to_id"] != self._principal["id"]:
             self.assigned_to = self._principal["id"]
 

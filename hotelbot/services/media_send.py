@@ -17,13 +17,13 @@ from typing import Any, BinaryIO
 from hotelbot.domain import media as rules
 from hotelbot.errors import NotFound, PayloadTooLarge, ServiceUnavailable, ValidationFailed, WhatsAppRejected, WindowClosed
 from hotelbot.media_store import FileTooLarge, MediaStore
-from hotelbot.serialize import conversation_json, reply_window
+from hotelbot.serialize import reply_window
 from hotelbot.services import conversations as conversation_service
 from hotelbot.services.media import media_path
-from hotelbot.services.outbound import OutboundRequest, SendResult, send
+from hotelbot.services.outbound import OutboundRequest, SendResult
+from hotelbot.services.replies import attendant_sender, send_as_attendant
 from hotelbot.storage import conversations as conversation_store
 from hotelbot.storage import media as media_store
-from hotelbot.storage import users as user_store
 from hotelbot.storage.tenants import Tenant
 from hotelbot.whatsapp.errors import MESSAGES
 from hotelbot.whatsapp.graph import GraphError, GraphUnavailable
@@ -158,14 +158,14 @@ async def _upload_and_send(
         type=message_type,
         content=upload.caption,
         graph_body={"type": graph_type, graph_type: media_object},
-        sender=await _sender(runtime, principal),
+        sender=await attendant_sender(runtime, principal),
         metadata={"mime_type": upload.content_type, "filename": file_name, "size": size, "mediaId": media_id},
         client_message_id=upload.client_message_id,
         created_by=principal["id"],
         media_url=media_path(tenant.id, file_id),
         media_status="READY",
     )
-    return await _send_as_attendant(runtime, principal, tenant, upload.conversation_id, request)
+    return await send_as_attendant(runtime, principal, upload.conversation_id, request, window_required=True)
 
 
 async def _upload(runtime: Any, tenant: Tenant, file_id: str, file_name: str, content_type: str) -> str:
@@ -188,29 +188,6 @@ async def _upload(runtime: Any, tenant: Tenant, file_id: str, file_name: str, co
         handle.close()
     logger.info("File %s uploaded to WhatsApp as media %s (tenant %s)", file_id, media_id, tenant.id)
     return media_id
-
-
-async def _sender(runtime: Any, principal: dict[str, Any]) -> dict[str, Any]:
-    async with runtime.db.read() as connection:
-        user = await user_store.select_user(connection, principal["tenant_id"], principal["id"])
-    return {"type": "ATTENDANT", "userId": principal["id"], "name": user["name"] if user else None}
-
-
-async def _send_as_attendant(
-    runtime: Any, principal: dict[str, Any], tenant: Tenant, conversation_id: str, request: OutboundRequest
-) -> SendResult:
-    """Send with the take-over by reply; emit ``conversation:assigned`` when the reply assigned the sender."""
-    take_over = conversation_service.ReplyTakeOver(principal, window_required=True)
-    try:
-        result = await send(runtime, tenant, conversation_id, request, prepare=take_over)
-    except WhatsAppRejected:
-        if take_over.assigned_to:
-            async with runtime.db.read() as connection:
-                view = await conversation_store.select_conversation_view(connection, tenant.id, conversation_id)
-            await conversation_service.announce_take_over(runtime, tenant, conversation_json(view, tenant.hotel_units), take_over)
-        raise
-    await conversation_service.announce_take_over(runtime, tenant, result.conversation, take_over)
-    return result
 
 
 async def _link(runtime: Any, tenant: Tenant, file_id: str, message: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from hotelbot.domain.units import match_unit, slugify
 from hotelbot.errors import Conflict, NotFound, ValidationFailed
 from hotelbot.passwords import MAX_LENGTH, MIN_LENGTH, hash_password
 from hotelbot.secretbox import SecretBox
+from hotelbot.services import audit
 from hotelbot.storage import tenants as tenant_store
 from hotelbot.storage import users as user_store
 from hotelbot.storage.database import Database
@@ -62,6 +63,7 @@ async def create_tenant(
     waba_id: str | None = None,
     time_zone: str = "America/Sao_Paulo",
     hotel_units: list[str] = (),
+    actor: audit.Actor = audit.CLI,
 ) -> dict[str, Any]:
     """Create a tenant; return its id, N8N API key and forward secret (shown once)."""
     _check_time_zone(time_zone)
@@ -82,6 +84,7 @@ async def create_tenant(
             )
             for unit in hotel_units:
                 await tenant_store.insert_unit(connection, tenant_id, slugify(unit), unit.strip())
+            await audit.record(connection, tenant_id, actor, "TENANT_CREATED", target=tenant_id)
     except sqlite3.IntegrityError:
         raise Conflict("A tenant with phone number id {value} already exists.", code="CONFLICT", params={"value": phone_number_id}) from None
     logger.info("Tenant %s created (phone number id %s)", tenant_id, phone_number_id)
@@ -89,7 +92,13 @@ async def create_tenant(
 
 
 async def update_tenant(
-    db: Database, box: SecretBox, tenant_id: str, *, fields: dict[str, Any], secrets_to_seal: dict[str, str]
+    db: Database,
+    box: SecretBox,
+    tenant_id: str,
+    *,
+    fields: dict[str, Any],
+    secrets_to_seal: dict[str, str],
+    actor: audit.Actor = audit.CLI,
 ) -> None:
     if "time_zone" in fields:
         _check_time_zone(fields["time_zone"])
@@ -99,6 +108,10 @@ async def update_tenant(
         if await tenant_store.select_tenant(connection, box, tenant_id) is None:
             raise NotFound("Tenant not found.")
         await tenant_store.update_tenant(connection, box, tenant_id, fields=fields, secrets=secrets_to_seal)
+        await audit.record(
+            connection, tenant_id, actor, "TENANT_UPDATED", target=tenant_id,
+            details={"fields": sorted([*fields, *secrets_to_seal])},
+        )
     logger.info("Tenant %s updated: %s", tenant_id, ", ".join([*fields, *secrets_to_seal]) or "nothing")
 
 
@@ -108,6 +121,7 @@ async def rotate_api_key(db: Database, box: SecretBox, tenant_id: str) -> str:
         if await tenant_store.select_tenant(connection, box, tenant_id) is None:
             raise NotFound("Tenant not found.")
         await tenant_store.update_tenant(connection, box, tenant_id, fields={}, secrets={}, api_key=api_key)
+        await audit.record(connection, tenant_id, audit.CLI, "TENANT_API_KEY_ROTATED", target=tenant_id)
     logger.info("Tenant %s: N8N API key rotated", tenant_id)
     return api_key
 
@@ -126,6 +140,7 @@ async def add_unit(db: Database, box: SecretBox, tenant_id: str, name: str) -> s
         if await tenant_store.select_tenant(connection, box, tenant_id) is None:
             raise NotFound("Tenant not found.")
         await tenant_store.insert_unit(connection, tenant_id, slug, " ".join(name.split()))
+        await audit.record(connection, tenant_id, audit.CLI, "TENANT_UNIT_ADDED", target=slug)
     return slug
 
 
@@ -133,7 +148,10 @@ async def remove_unit(db: Database, tenant_id: str, name: str) -> bool:
     async with db.write() as connection:
         units = await tenant_store.select_units(connection, tenant_id)
         slug = match_unit(name, units)
-        return slug is not None and await tenant_store.delete_unit(connection, tenant_id, slug)
+        removed = slug is not None and await tenant_store.delete_unit(connection, tenant_id, slug)
+        if removed:
+            await audit.record(connection, tenant_id, audit.CLI, "TENANT_UNIT_REMOVED", target=slug)
+    return removed
 
 
 def check_password(password: str, field: str = "password") -> None:
@@ -150,6 +168,11 @@ async def resolve_unit(db: Database, tenant_id: str, name: str | None) -> str | 
         return None
     async with db.read() as connection:
         units = await tenant_store.select_units(connection, tenant_id)
+    return unit_slug(name, units)
+
+
+def unit_slug(name: str, units: dict[str, str]) -> str:
+    """Return the slug of the unit ``name`` means; raise ValidationFailed listing the valid units."""
     slug = match_unit(name, units)
     if slug is None:
         valid = ", ".join(units.values()) or "-"
@@ -171,6 +194,7 @@ async def create_user(
     hotel_unit: str | None = None,
     language: str = "pt-BR",
     rounds: int = 12,
+    actor: audit.Actor = audit.CLI,
 ) -> str:
     """Create a user of ``tenant_id``; return its id. ``hotel_unit`` is a unit name."""
     if role not in ROLES:
@@ -188,13 +212,16 @@ async def create_user(
                 connection, tenant_id, user_id=user_id, email=email.strip().lower(), name=name.strip(),
                 password_hash=password_hash, role=role, hotel_unit=unit_slug, language=language,
             )
+            await audit.record(connection, tenant_id, actor, "USER_CREATED", target=user_id, details={"role": role})
     except sqlite3.IntegrityError:
         raise Conflict("A user with this email already exists.", code="CONFLICT") from None
     logger.info("User %s created in tenant %s with role %s", user_id, tenant_id, role)
     return user_id
 
 
-async def reset_password(db: Database, tenant_id: str, user_id: str, password: str, rounds: int = 12) -> None:
+async def reset_password(
+    db: Database, tenant_id: str, user_id: str, password: str, rounds: int = 12, actor: audit.Actor = audit.CLI
+) -> None:
     """Set a new password, unlock the account and end the user's sessions."""
     check_password(password)
     password_hash = await hash_password(password, rounds)
@@ -202,11 +229,13 @@ async def reset_password(db: Database, tenant_id: str, user_id: str, password: s
         if not await user_store.update_user(connection, tenant_id, user_id, password_hash=password_hash, failed_logins=0, locked_until=None):
             raise NotFound("User not found.")
         await user_store.revoke_user_sessions(connection, user_id, "password reset")
+        await audit.record(connection, tenant_id, actor, "USER_PASSWORD_RESET", target=user_id)
     logger.info("Password reset for user %s (tenant %s); sessions revoked", user_id, tenant_id)
 
 
-async def unlock_user(db: Database, tenant_id: str, user_id: str) -> None:
+async def unlock_user(db: Database, tenant_id: str, user_id: str, actor: audit.Actor = audit.CLI) -> None:
     async with db.write() as connection:
         if not await user_store.update_user(connection, tenant_id, user_id, failed_logins=0, locked_until=None):
             raise NotFound("User not found.")
+        await audit.record(connection, tenant_id, actor, "USER_UNLOCKED", target=user_id)
     logger.info("User %s (tenant %s) unlocked", user_id, tenant_id)

@@ -98,13 +98,13 @@ async def list_templates(runtime: Any, tenant: Tenant) -> list[dict[str, Any]]:
     return templates
 
 
-async def _sender(runtime: Any, principal: dict[str, Any]) -> dict[str, Any]:
+async def attendant_sender(runtime: Any, principal: dict[str, Any]) -> dict[str, Any]:
     async with runtime.db.read() as connection:
         user = await user_store.select_user(connection, principal["tenant_id"], principal["id"])
     return {"type": "ATTENDANT", "userId": principal["id"], "name": user["name"] if user else None}
 
 
-async def _send_as_attendant(
+async def send_as_attendant(
     runtime: Any, principal: dict[str, Any], conversation_id: str, request: OutboundRequest, *, window_required: bool
 ) -> SendResult:
     """Send with the take-over by reply; emit ``conversation:assigned`` when the reply assigned the sender."""
@@ -141,11 +141,11 @@ async def send_text(
         type="TEXT",
         content=content,
         graph_body=graph_body,
-        sender=await _sender(runtime, principal),
+        sender=await attendant_sender(runtime, principal),
         client_message_id=client_message_id,
         created_by=principal["id"],
     )
-    return await _send_as_attendant(runtime, principal, conversation_id, request, window_required=True)
+    return await send_as_attendant(runtime, principal, conversation_id, request, window_required=True)
 
 
 def _body_text(template: dict[str, Any]) -> str | None:
@@ -209,9 +209,9 @@ async def send_template(
         type="TEMPLATE",
         content=_template_summary(template, name, params),
         graph_body=graph_body,
-        sender=await _sender(runtime, principal),
+        sender=await attendant_sender(runtime, principal),
         metadata={"templateName": name, "language": language, "params": params},
         created_by=principal["id"],
     )
-    return await _send_as_attendant(runtime, principal, conversation_id, request, window_required=False)
+    return await send_as_attendant(runtime, principal, conversation_id, request, window_required=False)
 

@@ -8,6 +8,8 @@ one JSON error shape in the caller's language.
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import logging
 from typing import Any
 
@@ -21,7 +23,7 @@ from hotelbot.runtime import Runtime
 from hotelbot.services import auth as auth_service
 from hotelbot.settings import Settings
 from hotelbot.storage import conversations as conversation_store
-from hotelbot.web.body_limits import SizedRequest
+from hotelbot.web.body_limits import OversizedBodies, SizedRequest
 from hotelbot.web.requests import client_address
 
 logger = logging.getLogger(__name__)
@@ -139,6 +141,13 @@ async def _conversation_exists(runtime: Runtime, tenant_id: str, conversation_id
         return await conversation_store.select_conversation(connection, tenant_id, conversation_id) is not None
 
 
+def _too_large_body(default_language: str, scope: dict, limit: int) -> bytes:
+    """Build the 413 JSON body in the Accept-Language's language, else ``default_language``."""
+    accept = next((value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"accept-language"), None)
+    language = language_from_accept(accept) or default_language
+    return json.dumps(error_body(PayloadTooLarge(params={"limit": limit}), language), ensure_ascii=False).encode()
+
+
 async def _rate_limit_key() -> str:
     return client_address()
 
@@ -167,7 +176,7 @@ def create_app(settings: Settings) -> tuple[Any, Quart, Runtime]:
     app.register_blueprint(stats.blueprint)
     app.register_blueprint(audit.blueprint)
 
-    asgi_app = runtime.realtime.asgi_app(app)
+    asgi_app = runtime.realtime.asgi_app(OversizedBodies(app, settings.request_max_bytes, functools.partial(_too_large_body, settings.language)))
     return asgi_app, app, runtime
 
 
