@@ -52,6 +52,15 @@ def _token_from(environ: dict, auth: Any) -> str | None:
     return tokens[0] if tokens else None
 
 
+def _is_utf8(text: str) -> bool:
+    """Return whether ``text`` encodes as UTF-8, which a lone surrogate from a JSON escape does not."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class RealtimeServer:
     """Wraps python-socketio's AsyncServer with hotelbot's authentication and rooms."""
 
@@ -114,7 +123,8 @@ class RealtimeServer:
     async def _conversation_id(self, sid: str, data: Any) -> tuple[dict, str] | dict:
         session = await self.sio.get_session(sid)
         conversation_id = data.get("conversationId") if isinstance(data, dict) else None
-        if not isinstance(conversation_id, str) or not conversation_id or len(conversation_id) > 64:
+        if not isinstance(conversation_id, str) or not conversation_id or len(conversation_id) > 64 \
+                or not _is_utf8(conversation_id):
             error = AppError("Invalid request.", code="VALIDATION_ERROR")
             return {"ok": False, **error_body(error, session.get("language"))}
         return session, conversation_id
