@@ -309,3 +309,24 @@ async def test_new_conversation_fields(server, http, sockets):
     assert conversation["openEscalation"] is None
     assert conversation["contact"]["phone"] == "5511900000001"
     assert conversation["contact"]["name"] == "Ana Conceição"
+
+
+async def test_escalated_conversation_not_forwarded(server, http, sockets, n8n):
+    client = await attendant(server, http, sockets)
+    await stored_conversation(server, http, client, text_message("Quero falar com a recepção"))
+    await asyncio.to_thread(n8n.wait_for, 1)
+    response = await http.post(
+        server.base_url + "/n8n/escalate", headers={"X-API-Key": server.tenant.api_key},
+        json={"phone": "+55 (11) 90000-0001", "reason": "Hóspede pediu a recepção", "priority": "HIGH"},
+    )
+    assert response.status_code == 200
+
+    wamid = new_wamid()
+    after = await stored_conversation(server, http, client, text_message("Alguém pode me ligar?", wamid=wamid))
+
+    assert after["status"] == "OPEN"
+    assert after["iaLocked"] is True
+    assert rows(server, "SELECT forward_state FROM messages WHERE whatsapp_msg_id = ?", (wamid,)) == [{"forward_state": "NONE"}]
+    await stored_conversation(server, http, client, text_message("Outro hóspede", wa_id="5511900000032"))
+    forwarded = await asyncio.to_thread(n8n.wait_for, 2)
+    assert [request.json()["message"] for request in forwarded] == ["Quero falar com a recepção", "Outro hóspede"]
