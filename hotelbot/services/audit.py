@@ -22,6 +22,7 @@ from hotelbot.clock import from_iso, new_id, now, now_iso, to_iso
 from hotelbot.errors import NotFound, ValidationFailed
 from hotelbot.storage import audit as audit_store
 from hotelbot.storage import conversations as conversation_store
+from hotelbot.storage import messages as message_store
 from hotelbot.storage.audit import AuditFilter
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class Page:
 
 @dataclasses.dataclass(frozen=True)
 class Actor:
-    """Who acted: a signed-in user, N8N with the tenant's API key, the server itself, or the CLI."""
+    """The party that acted: a signed-in user, N8N with the tenant's API key, the server itself, or the CLI."""
 
     type: str
     id: str | None = None
@@ -104,14 +105,14 @@ def event_json(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def conversation_events(
-    runtime: Any, principal: dict[str, Any], conversation_id: str, limit: int, after: tuple[str, str] | None
+    runtime: Any, principal: dict[str, Any], conversation_id: str, limit: int, after: tuple[str, ...] | None
 ) -> Page:
     """Return a page of a conversation's history, oldest first; raise NotFound for an unknown or foreign id."""
     async with runtime.db.read() as connection:
         if await conversation_store.select_conversation(connection, principal["tenant_id"], conversation_id) is None:
             raise NotFound("Conversation not found.")
         rows = await audit_store.select_conversation_events(
-            connection, principal["tenant_id"], conversation_id, limit + 1, after
+            connection, principal["tenant_id"], conversation_id, limit + 1, _sequence(after)
         )
     return _page(rows, limit)
 
@@ -144,20 +145,28 @@ def audit_filter(args: Mapping[str, str]) -> AuditFilter:
 
 
 async def tenant_events(
-    runtime: Any, principal: dict[str, Any], where: AuditFilter, limit: int, before: tuple[str, str] | None
+    runtime: Any, principal: dict[str, Any], where: AuditFilter, limit: int, before: tuple[str, ...] | None
 ) -> Page:
     """Return a page of the admin's tenant's audit trail, newest first."""
     async with runtime.db.read() as connection:
-        rows = await audit_store.select_audit_events(connection, principal["tenant_id"], where, limit + 1, before)
+        rows = await audit_store.select_audit_events(
+            connection, principal["tenant_id"], where, limit + 1, _sequence(before)
+        )
     return _page(rows, limit)
+
+
+def _sequence(cursor: tuple[str, ...] | None) -> int | None:
+    """Return the sequence number a decoded cursor carries; raise ValidationFailed for a forged one."""
+    if cursor is None:
+        return None
+    if not cursor[0].isdigit():
+        raise ValidationFailed(details=[{"field": "cursor", "message": "Invalid value."}])
+    return int(cursor[0])
 
 
 def _page(rows: list[dict], limit: int) -> Page:
     items = [event_json(row) for row in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = (last["created_at"], last["id"])
+    next_cursor = (str(rows[limit - 1]["seq"]),) if len(rows) > limit else None
     return Page(items, next_cursor)
 
 
@@ -171,3 +180,29 @@ async def purge_expired(runtime: Any) -> int:
         deleted = await audit_store.delete_audit_events_before(connection, cutoff)
     logger.info("Audit retention: %d entries older than %s deleted (%d days kept)", deleted, cutoff, days)
     return deleted
+
+
+async def record_lock_change(
+    connection: aiosqlite.Connection, tenant_id: str, actor: Actor, conversation: Mapping[str, Any], changes: Mapping[str, Any]
+) -> None:
+    """Record AI_LOCKED or AI_UNLOCKED when ``changes`` flip the conversation's AI lock."""
+    if "ia_locked" not in changes or bool(changes["ia_locked"]) == bool(conversation["ia_locked"]):
+        return
+    action = "AI_LOCKED" if changes["ia_locked"] else "AI_UNLOCKED"
+    await record(connection, tenant_id, actor, action, conversation_id=conversation["id"])
+
+
+async def record_media_opened(runtime: Any, tenant_id: str, stored: Mapping[str, Any], user_id: str | None) -> None:
+    """Record MEDIA_OPENED for a stored file, under its message's conversation.
+
+    ``user_id`` is None for a signed link, which anyone holding it may open.
+    """
+    # NOTE: a signed link does not name its holder, so such an opening is recorded with no user id.
+    actor = Actor("USER", user_id)
+    details = {"kind": stored["kind"], "via": "token" if user_id else "signedLink"}
+    async with runtime.db.write() as connection:
+        message = None
+        if stored["message_id"]:
+            message = await message_store.select_message(connection, tenant_id, stored["message_id"])
+        conversation_id = message["conversation_id"] if message else None
+        await record(connection, tenant_id, actor, "MEDIA_OPENED", conversation_id=conversation_id, target=stored["id"], details=details)

@@ -17,6 +17,7 @@ from hotelbot.clock import from_iso, new_id, now, to_iso
 from hotelbot.errors import InvalidCredentials, Unauthorized, ValidationFailed
 from hotelbot.passwords import hash_password, verify_password
 from hotelbot.serialize import user_json
+from hotelbot.services import audit
 from hotelbot.storage import users as user_store
 from hotelbot.tokens import AccessClaims
 
@@ -63,15 +64,7 @@ async def login(runtime: Any, email: str, password: str, client: str) -> dict[st
     password_ok = await verify_password(password, user["password_hash"] if user else None)
     locked = bool(user and user["locked_until"] and from_iso(user["locked_until"]) > now())
     if user is None or not password_ok or not user["active"] or locked:
-        if user is not None and not password_ok:
-            until = to_iso(now() + dt.timedelta(minutes=LOCK_MINUTES))
-            async with runtime.db.write() as connection:
-                failures = await user_store.record_login_failure(connection, user["id"], LOCK_AFTER_FAILURES, until)
-            logger.warning("Login failed for user %s from %s (%d consecutive failures)", user["id"], client, failures)
-        else:
-            reason = "unknown email" if user is None else ("locked" if locked else "inactive" if not user["active"] else "")
-            logger.warning("Login refused from %s: %s", client, reason)
-        raise InvalidCredentials()
+        await _reject_login(runtime, user, password_ok, locked, client)
 
     session_id = new_id()
     access, refresh, claims = await _issue_pair(runtime, user, session_id)
@@ -85,9 +78,39 @@ async def login(runtime: Any, email: str, password: str, client: str) -> dict[st
             refresh_jti=claims.jti,
             expires_at=to_iso(dt.datetime.fromtimestamp(claims.expires_at, dt.timezone.utc)),
         )
+        await audit.record(connection, user["tenant_id"], audit.Actor("USER", user["id"]), "LOGIN", target=session_id)
     tenant = await runtime.tenants.get(user["tenant_id"])
     logger.info("Login: user %s (tenant %s) session %s from %s", user["id"], user["tenant_id"], session_id, client)
     return {"accessToken": access, "refreshToken": refresh, "user": user_json(user, tenant.hotel_units if tenant else {})}
+
+
+async def _reject_login(runtime: Any, user: dict | None, password_ok: bool, locked: bool, client: str) -> None:
+    """Count a wrong password, record LOGIN_FAILED for a known account, then raise InvalidCredentials.
+
+    An unknown email has no tenant to audit it under, so it is only logged.
+    """
+    if user is None:
+        logger.warning("Login rejected from %s: unknown email", client)
+        raise InvalidCredentials()
+
+    if not password_ok:
+        reason = "password"
+    elif locked:
+        reason = "locked"
+    else:
+        reason = "inactive"
+    async with runtime.db.write() as connection:
+        if not password_ok:
+            until = to_iso(now() + dt.timedelta(minutes=LOCK_MINUTES))
+            failures = await user_store.record_login_failure(connection, user["id"], LOCK_AFTER_FAILURES, until)
+        await audit.record(
+            connection, user["tenant_id"], audit.Actor("USER", user["id"]), "LOGIN_FAILED", details={"reason": reason}
+        )
+    if not password_ok:
+        logger.warning("Login failed for user %s from %s (%d consecutive failures)", user["id"], client, failures)
+    else:
+        logger.warning("Login rejected for user %s from %s: %s", user["id"], client, reason)
+    raise InvalidCredentials()
 
 
 async def refresh(runtime: Any, token: str) -> dict[str, str]:

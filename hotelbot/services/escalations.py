@@ -9,6 +9,7 @@ from hotelbot.clock import now_iso
 from hotelbot.domain import conversation_states as states
 from hotelbot.errors import NotFound
 from hotelbot.realtime.sockets import tenant_room, unit_room
+from hotelbot.services import audit
 from hotelbot.serialize import conversation_json, escalation_json
 from hotelbot.storage import conversations as conversation_store
 
@@ -30,12 +31,14 @@ async def escalate(
     reason: str,
     priority: str | None = None,
     hotel_unit: str | None = None,
+    actor: audit.Actor = audit.SYSTEM,
 ) -> tuple[dict, bool]:
     """Escalate a conversation; return (escalation JSON, whether it was created now).
 
     A conversation that already has an open escalation returns that one. The
     conversation's unit and priority are set when given. Emits
     ``escalation:new`` (for a new escalation) and ``conversation:updated``.
+    The audit trail gets the escalation and the AI lock it sets, by ``actor``.
     """
     tenant = await runtime.tenants.get(tenant_id)
     created = False
@@ -53,6 +56,7 @@ async def escalate(
             changes["priority"] = priority
         if changes:
             await conversation_store.update_conversation(connection, tenant_id, conversation_id, **changes)
+            await audit.record_lock_change(connection, tenant_id, actor, conversation, changes)
 
         escalation = await conversation_store.select_open_escalation(connection, tenant_id, conversation_id)
         if escalation is None:
@@ -65,6 +69,11 @@ async def escalate(
                 priority=priority or conversation["priority"],
             )
             created = True
+            # The reason is free text written about the guest, so it stays out of the trail.
+            await audit.record(
+                connection, tenant_id, actor, "CONVERSATION_ESCALATED", conversation_id=conversation_id,
+                target=escalation["id"], details={"priority": escalation["priority"], "hotelUnit": escalation["hotel_unit"]},
+            )
         view = await conversation_store.select_conversation_view(connection, tenant_id, conversation_id)
 
     units = tenant.hotel_units if tenant else {}

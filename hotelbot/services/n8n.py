@@ -23,7 +23,7 @@ from hotelbot.domain.whatsapp_messages import Draft
 from hotelbot.errors import Conflict, NotFound, ValidationFailed, WindowClosed
 from hotelbot.realtime.sockets import tenant_room
 from hotelbot.serialize import conversation_json, reply_window
-from hotelbot.services import escalations, outbound
+from hotelbot.services import audit, escalations, outbound
 from hotelbot.services.provisioning import resolve_unit
 from hotelbot.storage import conversations as conversation_store
 
@@ -164,7 +164,7 @@ async def escalate(
     conversation = await require_conversation(runtime, tenant_id, guest)
 
     escalation, created = await escalations.escalate(
-        runtime, tenant_id, conversation["id"], reason=reason, priority=priority, hotel_unit=unit_slug
+        runtime, tenant_id, conversation["id"], reason=reason, priority=priority, hotel_unit=unit_slug, actor=audit.N8N
     )
 
     if not created:
@@ -196,6 +196,10 @@ async def set_hotel_unit(runtime: Any, tenant_id: str, guest: GuestReference, ho
         changed = current["hotel_unit"] != unit_slug
         if changed:
             await conversation_store.update_conversation(connection, tenant_id, conversation_id, hotel_unit=unit_slug)
+            await audit.record(
+                connection, tenant_id, audit.N8N, "CONVERSATION_UPDATED",
+                conversation_id=conversation_id, details={"hotel_unit": unit_slug},
+            )
         view = await conversation_store.select_conversation_view(connection, tenant_id, conversation_id)
 
     if changed:

@@ -34,6 +34,7 @@ from hotelbot.i18n import translate
 from hotelbot.jobs.queue import JobFailed
 from hotelbot.realtime.sockets import conversation_room, tenant_room
 from hotelbot.serialize import conversation_json, message_json
+from hotelbot.services import audit
 from hotelbot.services.inbound import Outcome, apply_early_statuses
 from hotelbot.storage import conversations as conversation_store
 from hotelbot.storage import messages as message_store
@@ -222,7 +223,20 @@ async def _store_pending(
             "created_at": stamp,
         })
         await conversation_store.update_conversation(connection, tenant.id, conversation_id, last_message_at=stamp)
+        await audit.record(
+            connection, tenant.id, _sender_actor(request), "MESSAGE_SENT",
+            conversation_id=conversation_id, target=message_id, details={"type": request.type},
+        )
     return _Stored(message_id=message_id, waiting=waiting > 0)
+
+
+def _sender_actor(request: OutboundRequest) -> audit.Actor:
+    """Return who a send is audited as: the attendant who wrote it, N8N, or the server."""
+    if request.created_by:
+        return audit.Actor("USER", request.created_by)
+    if request.sender.get("type") == "N8N":
+        return audit.N8N
+    return audit.SYSTEM
 
 
 async def _repeat_of(

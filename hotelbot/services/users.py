@@ -14,7 +14,7 @@ from typing import Any
 
 from hotelbot.errors import Conflict, NotFound
 from hotelbot.serialize import user_json
-from hotelbot.services import provisioning
+from hotelbot.services import audit, provisioning
 from hotelbot.services.conversation_lists import Page
 from hotelbot.services.conversations import UNSET, tenant_of
 from hotelbot.storage import users as user_store
@@ -49,7 +49,7 @@ async def create_user(
     """
     user_id = await provisioning.create_user(
         runtime.db, principal["tenant_id"], email=email, name=name, role=role, password=password,
-        hotel_unit=hotel_unit, language=language, rounds=runtime.settings.bcrypt_rounds,
+        hotel_unit=hotel_unit, language=language, rounds=runtime.settings.bcrypt_rounds, actor=audit.Actor.user(principal),
     )
     logger.info("User %s created by admin %s (tenant %s)", user_id, principal["id"], principal["tenant_id"])
     return await _user_json(runtime, principal, user_id)
@@ -87,7 +87,7 @@ async def update_user(
     if hotel_unit is not UNSET:
         changes["hotel_unit"] = await provisioning.resolve_unit(runtime.db, principal["tenant_id"], hotel_unit)
 
-    changes = await _write_changes(runtime, principal["tenant_id"], user_id, changes)
+    changes = await _write_changes(runtime, principal, user_id, changes)
     if changes:
         logger.info(
             "User %s changed by admin %s (tenant %s): %s", user_id, principal["id"], principal["tenant_id"], ", ".join(changes)
@@ -97,8 +97,9 @@ async def update_user(
     return await _user_json(runtime, principal, user_id)
 
 
-async def _write_changes(runtime: Any, tenant_id: str, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-    """Write the fields that differ from the stored user; return them. Raises NotFound."""
+async def _write_changes(runtime: Any, principal: dict[str, Any], user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Write the fields that differ from the stored user and audit their names; return them. Raises NotFound."""
+    tenant_id = principal["tenant_id"]
     async with runtime.db.write() as connection:
         user = await user_store.select_user(connection, tenant_id, user_id)
         if user is None:
@@ -106,6 +107,10 @@ async def _write_changes(runtime: Any, tenant_id: str, user_id: str, changes: di
         changes = {column: value for column, value in changes.items() if user[column] != value}
         if changes:
             await user_store.update_user(connection, tenant_id, user_id, **changes)
+            await audit.record(
+                connection, tenant_id, audit.Actor.user(principal), "USER_UPDATED", target=user_id,
+                details={"fields": sorted(changes)},
+            )
     return changes
 
 
@@ -123,6 +128,7 @@ async def deactivate_user(runtime: Any, principal: dict[str, Any], user_id: str)
             raise NotFound("User not found.")
         await user_store.update_user(connection, principal["tenant_id"], user_id, active=0)
         await user_store.revoke_user_sessions(connection, user_id, "deactivated")
+        await audit.record(connection, principal["tenant_id"], audit.Actor.user(principal), "USER_DEACTIVATED", target=user_id)
 
     await runtime.realtime.disconnect_user(user_id)
     logger.info("User %s deactivated by admin %s (tenant %s)", user_id, principal["id"], principal["tenant_id"])
@@ -131,7 +137,9 @@ async def deactivate_user(runtime: Any, principal: dict[str, Any], user_id: str)
 
 async def reset_password(runtime: Any, principal: dict[str, Any], user_id: str, password: str) -> dict[str, Any]:
     """Set a new password, unlock the account, end the user's sessions and sockets; return the user."""
-    await provisioning.reset_password(runtime.db, principal["tenant_id"], user_id, password, runtime.settings.bcrypt_rounds)
+    await provisioning.reset_password(
+        runtime.db, principal["tenant_id"], user_id, password, runtime.settings.bcrypt_rounds, actor=audit.Actor.user(principal)
+    )
     await runtime.realtime.disconnect_user(user_id)
     logger.info("Password of user %s reset by admin %s (tenant %s)", user_id, principal["id"], principal["tenant_id"])
     return await _user_json(runtime, principal, user_id)
@@ -139,5 +147,5 @@ async def reset_password(runtime: Any, principal: dict[str, Any], user_id: str, 
 
 async def unlock_user(runtime: Any, principal: dict[str, Any], user_id: str) -> dict[str, Any]:
     """Clear the lock left by repeated failed logins; return the user. Raises NotFound."""
-    await provisioning.unlock_user(runtime.db, principal["tenant_id"], user_id)
+    await provisioning.unlock_user(runtime.db, principal["tenant_id"], user_id, actor=audit.Actor.user(principal))
     return await _user_json(runtime, principal, user_id)

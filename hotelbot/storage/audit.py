@@ -33,22 +33,20 @@ async def insert_audit_event(connection: aiosqlite.Connection, tenant_id: str, r
 
 
 async def select_conversation_events(
-    connection: aiosqlite.Connection, tenant_id: str, conversation_id: str, limit: int, after: tuple[str, str] | None
+    connection: aiosqlite.Connection, tenant_id: str, conversation_id: str, limit: int, after: int | None
 ) -> list[dict]:
-    """Return a conversation's events oldest first, strictly after ``after`` (created_at, id)."""
-    after_at, after_id = after or ("", "")
+    """Return a conversation's events oldest first, strictly after the sequence number ``after``."""
     return await fetch_all(
         connection,
-        "SELECT * FROM audit_events WHERE tenant_id = ? AND conversation_id = ? AND (created_at, id) > (?, ?)"
-        " ORDER BY created_at, id LIMIT ?",
-        (tenant_id, conversation_id, after_at, after_id, limit),
+        "SELECT * FROM audit_events WHERE tenant_id = ? AND conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        (tenant_id, conversation_id, after or 0, limit),
     )
 
 
 async def select_audit_events(
-    connection: aiosqlite.Connection, tenant_id: str, where: AuditFilter, limit: int, before: tuple[str, str] | None
+    connection: aiosqlite.Connection, tenant_id: str, where: AuditFilter, limit: int, before: int | None
 ) -> list[dict]:
-    """Return the tenant's events newest first, filtered, strictly older than ``before`` (created_at, id)."""
+    """Return the tenant's events newest first, filtered, strictly before the sequence number ``before``."""
     clauses = ["tenant_id = ?"]
     params: list[Any] = [tenant_id]
     for clause, value in (
@@ -61,9 +59,9 @@ async def select_audit_events(
             clauses.append(clause)
             params.append(value)
     if before is not None:
-        clauses.append("(created_at, id) < (?, ?)")
-        params.extend(before)
-    sql = f"SELECT * FROM audit_events WHERE {' AND '.join(clauses)} ORDER BY created_at DESC, id DESC LIMIT ?"
+        clauses.append("seq < ?")
+        params.append(before)
+    sql = f"SELECT * FROM audit_events WHERE {' AND '.join(clauses)} ORDER BY seq DESC LIMIT ?"
     return await fetch_all(connection, sql, (*params, limit))
 
 
@@ -76,7 +74,7 @@ async def select_events_of_conversations(
     marks = ", ".join("?" for _ in conversation_ids)
     return await fetch_all(
         connection,
-        f"SELECT * FROM audit_events WHERE tenant_id = ? AND conversation_id IN ({marks}) ORDER BY created_at, id",
+        f"SELECT * FROM audit_events WHERE tenant_id = ? AND conversation_id IN ({marks}) ORDER BY seq",
         (tenant_id, *conversation_ids),
     )
 

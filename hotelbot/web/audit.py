@@ -20,7 +20,7 @@ def _page_json(page: audit.Page) -> Response:
 @require_user()
 async def conversation_events(conversation_id: str) -> Response:
     limit = page_limit()
-    after = decode_cursor(request.args.get("cursor"), 2)
+    after = decode_cursor(request.args.get("cursor"), 1)
     page = await audit.conversation_events(runtime(), g.principal, conversation_id, limit, after)
     return _page_json(page)
 
@@ -30,6 +30,6 @@ async def conversation_events(conversation_id: str) -> Response:
 async def list_audit_events() -> Response:
     limit = page_limit()
     where = audit.audit_filter(request.args)
-    before = decode_cursor(request.args.get("cursor"), 2)
+    before = decode_cursor(request.args.get("cursor"), 1)
     page = await audit.tenant_events(runtime(), g.principal, where, limit, before)
     return _page_json(page)

@@ -23,6 +23,7 @@ from hotelbot.domain import media as rules
 from hotelbot.errors import AppError, NotFound, Unauthorized, ValidationFailed
 from hotelbot.i18n import current_language
 from hotelbot.media_store import MediaStore
+from hotelbot.services import audit
 from hotelbot.services import auth as auth_service
 from hotelbot.services import media as media_service
 from hotelbot.services import media_send
@@ -122,7 +123,21 @@ async def serve_file(tenant_id: str, file_id: str) -> Response:
         stored = await media_store.select_media_file(connection, tenant_id, file_id)
     if stored is None or not path.is_file():
         raise NotFound()
+    if _opens_file():
+        principal = g.get("principal")
+        await audit.record_media_opened(runtime(), tenant_id, stored, principal["id"] if principal else None)
     return await _file_response(stored, path)
+
+
+def _opens_file() -> bool:
+    """Return whether a request fetches a file anew, as opposed to revalidating it or reading a later range.
+
+    A player streams one file in many range requests, and only its first counts as an opening.
+    """
+    if request.headers.get("If-None-Match"):
+        return False
+    requested_range = request.headers.get("Range")
+    return requested_range is None or requested_range.replace(" ", "").startswith("bytes=0-")
 
 
 def _served_as_attachment(kind: str, content_type: str) -> bool:

@@ -3,7 +3,9 @@
 -- phone, name or message text, so the trail may outlive an erasure.
 
 CREATE TABLE audit_events (
-    id TEXT PRIMARY KEY,
+    -- Insertion order, which is time order: entries of one millisecond keep their sequence.
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
     tenant_id TEXT NOT NULL,
     -- USER (a person signed in), N8N (the tenant's API key), SYSTEM (the server) or CLI.
     actor_type TEXT NOT NULL CHECK (actor_type IN ('USER', 'N8N', 'SYSTEM', 'CLI')),
@@ -15,9 +17,10 @@ CREATE TABLE audit_events (
     details TEXT NOT NULL DEFAULT '{}',
     created_at TEXT NOT NULL
 );
-CREATE INDEX audit_events_tenant ON audit_events (tenant_id, created_at, id);
-CREATE INDEX audit_events_conversation ON audit_events (conversation_id, created_at) WHERE conversation_id IS NOT NULL;
-CREATE INDEX audit_events_actor ON audit_events (tenant_id, actor_id, created_at);
+CREATE INDEX audit_events_tenant ON audit_events (tenant_id, seq);
+CREATE INDEX audit_events_conversation ON audit_events (conversation_id, seq) WHERE conversation_id IS NOT NULL;
+CREATE INDEX audit_events_actor ON audit_events (tenant_id, actor_id, seq);
+CREATE INDEX audit_events_created ON audit_events (created_at);
 
 -- Retention opens a window by inserting the cutoff here, deletes the older
 -- rows and removes the window, all in one transaction. Nothing else may
