@@ -16,6 +16,7 @@ from typing import Any
 
 from hotelbot import __version__
 from hotelbot.cli import dev, jobs, maintenance, media, secrets, tenants, users
+from hotelbot.cli import guests
 from hotelbot.cli.common import CommandError, configure_logging, say, settings_from
 from hotelbot.datadir import DataDir
 from hotelbot.errors import AppError, error_body
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_commands(commands, _add_data_dir)
     media.add_commands(commands, _add_data_dir)
     secrets.add_commands(commands, _add_data_dir)
+    guests.add_commands(commands, _add_data_dir)
     return parser
 
 

@@ -156,7 +156,7 @@ def create_app(settings: Settings) -> tuple[Any, Quart, Runtime]:
     """Build the ASGI app; return (asgi app, Quart app, runtime)."""
     from hotelbot.web import admin, auth, conversations, health, media, messages, n8n, users, webhooks
     from hotelbot.web import stats
-    from hotelbot.web import audit
+    from hotelbot.web import audit, guests
 
     runtime = Runtime(settings)
     app = Quart("hotelbot")
@@ -175,6 +175,7 @@ def create_app(settings: Settings) -> tuple[Any, Quart, Runtime]:
         app.register_blueprint(blueprint)
     app.register_blueprint(stats.blueprint)
     app.register_blueprint(audit.blueprint)
+    app.register_blueprint(guests.blueprint)
 
     asgi_app = runtime.realtime.asgi_app(OversizedBodies(app, settings.request_max_bytes, functools.partial(_too_large_body, settings.language)))
     return asgi_app, app, runtime
