@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
 
 from tests.support.db import eventually, rows
 from tests.support.fakes import load_fixture
-from tests.support.server import PHONE_NUMBER_IDS
+from tests.support.server import PHONE_NUMBER_IDS, ServerProcess, launch
 from tests.support.sockets import EventClient
 from tests.support.webhooks import execute, first_message, insert_outbound, new_wamid, text_message, with_message_id
 
@@ -192,7 +197,22 @@ def raw_text(wa_id: str, wamid: str, body: str) -> dict:
     return first_message(text_message(body, wa_id=wa_id, wamid=wamid))
 
 
-async def test_batch_processes_every_item(server, http):
+@pytest.fixture
+def one_app_server(tmp_path, graph, n8n) -> Iterator[ServerProcess]:
+    """The server with both tenants on one Meta app: a body may then name both numbers under one signature."""
+    process = launch(tmp_path / "data", graph.url, n8n.url, start=False)
+    subprocess.run(
+        [sys.executable, "-m", "hotelbot", "tenant", "update", "--tenant", process.tenants[1].id, "--app-secret-env", "SHARED_SECRET"],
+        env={**process.env, "SHARED_SECRET": process.tenants[0].app_secret}, check=True, capture_output=True,
+    )
+    process.tenants[1].app_secret = process.tenants[0].app_secret
+    process.start()
+    yield process
+    process.stop()
+
+
+async def test_batch_processes_every_item(one_app_server, http):
+    server = one_app_server
     wamids = [new_wamid() for _ in range(5)]
     status = copy.deepcopy(load_fixture("status-read.json")["entry"][0]["changes"][0]["value"]["statuses"][0])
     first_change = change_value(PHONE_NUMBER_IDS[0], [
