@@ -1,9 +1,10 @@
-"""``hotelbot guest export|erase``: answer a guest's LGPD request from the server's shell."""
+"""``hotelbot guest export|erase`` for a guest's LGPD request, and ``hotelbot retention run`` for the tenants' policies."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,8 @@ from typing import Any
 
 from hotelbot.cache import Cache
 from hotelbot.cli.common import CommandError, open_database, print_json, say, settings_from
-from hotelbot.services import audit, guest_data
+from hotelbot.clock import from_iso
+from hotelbot.services import audit, guest_data, retention
 
 
 def add_commands(commands: Any, add_data_dir: Callable) -> None:
@@ -31,6 +33,16 @@ def add_commands(commands: Any, add_data_dir: Callable) -> None:
     erase.add_argument("--phone", required=True, help="the guest's WhatsApp number, e.g. 5511987654321")
     erase.add_argument("--dry-run", action="store_true", help="print what would be removed and change nothing")
     erase.set_defaults(handler=run_erase)
+
+    policies = commands.add_parser("retention", help="apply the tenants' retention policies")
+    policy_actions = policies.add_subparsers(dest="action", required=True)
+    run = policy_actions.add_parser("run", help="delete messages, media and audit entries older than each policy allows, now")
+    add_data_dir(run)
+    run.add_argument(
+        "--as-of", metavar="TIME",
+        help="apply the policies as if it were TIME (ISO 8601, UTC when no offset is given); default: now",
+    )
+    run.set_defaults(handler=run_retention)
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -75,4 +87,33 @@ def run_erase(args: argparse.Namespace) -> int:
                 await cache.close()
 
     print_json(asyncio.run(erase()))
+    return 0
+
+
+def _moment(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = from_iso(text)
+    except ValueError:
+        raise CommandError("Invalid --as-of time {value}: use ISO 8601, e.g. 2027-01-31T12:00:00Z.", value=text) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def run_retention(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    moment = _moment(args.as_of)
+
+    async def apply() -> list[retention.TenantRun]:
+        async with open_database(settings) as (db, data_dir):
+            return await retention.apply_policies(
+                db, data_dir.media, settings.audit_retention_days, moment=moment, actor=audit.CLI
+            )
+
+    runs = asyncio.run(apply())
+    print_json({"tenants": [
+        {"tenantId": run.tenant_id, "before": run.cutoff, "messages": run.messages,
+         "mediaFiles": run.media_files, "conversations": run.conversations}
+        for run in runs
+    ]})
     return 0

@@ -126,6 +126,8 @@ def _doctor_findings(settings: Any) -> list[tuple[str, str, dict]]:
                 findings.append(("warning", "Tenant {name} has no active admin.", {"name": name}))
         if not tenants:
             findings.append(("warning", "No tenant yet: create one with hotelbot tenant create.", {}))
+        if tenants and "0007_tenant_retention" not in pending:
+            findings.extend(_retention_findings(connection, settings))
         dead = connection.execute("SELECT count(*) FROM dead_letters WHERE retried_at IS NULL").fetchone()[0] if tenants else 0
         if dead:
             findings.append(("warning", "{count} failed job(s): see hotelbot jobs failed.", {"count": dead}))
@@ -142,6 +144,23 @@ def _doctor_findings(settings: Any) -> list[tuple[str, str, dict]]:
     findings.append((level, "Free disk space: {megabytes} MB", {"megabytes": free // (1024 * 1024)}))
     if data_dir.is_serving():
         findings.append(("ok", "A server is running on this data directory.", {}))
+    return findings
+
+
+def _retention_findings(connection: sqlite3.Connection, settings: Any) -> list[tuple[str, str, dict]]:
+    """Return the retention policy in force: each tenant's months, the media and the audit trail's days."""
+    findings: list[tuple[str, str, dict]] = []
+    for name, months in connection.execute("SELECT name, retention_months FROM tenants ORDER BY name"):
+        if months:
+            findings.append(("ok", "Tenant {name}: guests' messages and media are deleted after {months} month(s).", {"name": name, "months": months}))
+        else:
+            findings.append(("ok", "Tenant {name}: guests' messages and media are kept with no time limit.", {"name": name}))
+    if settings.media_retention_days:
+        findings.append(("ok", "Media files of every tenant are deleted after {days} day(s).", {"days": settings.media_retention_days}))
+    if settings.audit_retention_days:
+        findings.append(("ok", "Audit entries are deleted after {days} day(s).", {"days": settings.audit_retention_days}))
+    else:
+        findings.append(("ok", "Audit entries are kept with no time limit.", {}))
     return findings
 
 

@@ -42,6 +42,10 @@ def add_commands(commands: Any, add_data_dir: Callable) -> None:
     update.add_argument("--n8n-url")
     update.add_argument("--time-zone")
     update.add_argument("--read-receipts", choices=("on", "off"), help="send read receipts to WhatsApp")
+    update.add_argument(
+        "--retention-months", type=int, metavar="N",
+        help="delete guests' messages and media older than N months every day (0 keeps them)",
+    )
     for name, text in (("access-token", "Meta access token"), ("app-secret", "Meta app secret"),
                        ("verify-token", "webhook verify token")):
         add_secret_options(update, name, text)
@@ -108,6 +112,10 @@ def run_update(args: argparse.Namespace) -> int:
     }
     if args.read_receipts is not None:
         fields["read_receipts"] = 1 if args.read_receipts == "on" else 0
+    if args.retention_months is not None:
+        if not 0 <= args.retention_months <= 1200:
+            raise CommandError("--retention-months must be a whole number from 0 to 1200.")
+        fields["retention_months"] = args.retention_months
     secrets = {
         key: value for key, value in (
             ("access_token", read_secret(args, "access-token", "", required=False)),

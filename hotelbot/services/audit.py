@@ -4,7 +4,7 @@
 describes, so an action and its audit entry are committed together or not at
 all. Entries name ids, changed fields and counts only, never a guest's phone,
 name or message text, so they can be kept after a guest's data is erased.
-Rows cannot be changed, and only :func:`purge_expired` may delete them.
+Rows cannot be changed, and only the retention run (services/retention.py) may delete them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import aiosqlite
 
-from hotelbot.clock import from_iso, new_id, now, now_iso, to_iso
+from hotelbot.clock import from_iso, new_id, now_iso, to_iso
 from hotelbot.errors import NotFound, ValidationFailed
 from hotelbot.storage import audit as audit_store
 from hotelbot.storage import conversations as conversation_store
@@ -168,18 +168,6 @@ def _page(rows: list[dict], limit: int) -> Page:
     items = [event_json(row) for row in rows[:limit]]
     next_cursor = (str(rows[limit - 1]["seq"]),) if len(rows) > limit else None
     return Page(items, next_cursor)
-
-
-async def purge_expired(runtime: Any) -> int:
-    """Delete audit entries older than the ``audit_retention_days`` setting (0 keeps them); return how many."""
-    days = runtime.settings.audit_retention_days
-    if not days:
-        return 0
-    cutoff = to_iso(now() - dt.timedelta(days=days))
-    async with runtime.db.write() as connection:
-        deleted = await audit_store.delete_audit_events_before(connection, cutoff)
-    logger.info("Audit retention: %d entries older than %s deleted (%d days kept)", deleted, cutoff, days)
-    return deleted
 
 
 async def record_lock_change(

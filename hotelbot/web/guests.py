@@ -7,11 +7,16 @@ import io
 import pydantic
 from quart import Blueprint, Response, g, jsonify
 
-from hotelbot.services import audit, guest_data
+from hotelbot.services import audit, guest_data, retention
 from hotelbot.web.guards import require_user, runtime
 from hotelbot.web.requests import json_body
 
 blueprint = Blueprint("guests", __name__, url_prefix="/admin/guests")
+
+
+@blueprint.before_app_serving
+async def _start_retention() -> None:
+    runtime().spawn(retention.keep_policies(runtime()), "retention policies")
 
 
 class GuestRequest(pydantic.BaseModel):
