@@ -9,6 +9,7 @@ from quart import Blueprint, Response, g, jsonify, request
 
 from hotelbot.errors import ValidationFailed
 from hotelbot.services import conversation_lists, conversations
+from hotelbot.web.fields import single_line
 from hotelbot.web.guards import require_user, runtime
 from hotelbot.web.requests import decode_cursor, encode_cursor, json_body, page_limit
 
@@ -16,13 +17,13 @@ blueprint = Blueprint("conversations", __name__)
 
 
 class AssignRequest(pydantic.BaseModel):
-    assignedToId: str = pydantic.Field(min_length=1, max_length=64)
+    assignedToId: single_line(min_length=1, max_length=64)
 
 
 class UpdateRequest(pydantic.BaseModel):
     """Only the fields sent are changed; ``hotelUnit: null`` removes the unit."""
 
-    hotelUnit: str | None = pydantic.Field(default=None, max_length=100)
+    hotelUnit: single_line(max_length=100) | None = None
     priority: Literal["LOW", "MEDIUM", "HIGH", "URGENT"] = "MEDIUM"
 
 

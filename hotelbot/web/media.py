@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import unicodedata
 from pathlib import Path
 
 from quart import Blueprint, Response, g, jsonify, request
@@ -30,6 +31,7 @@ from hotelbot.services import media_send
 from hotelbot.services.media_retention import keep_retention
 from hotelbot.storage import media as media_store
 from hotelbot.web.body_limits import allow_large_body
+from hotelbot.web.fields import LINE_BREAKS, forbidden_character
 from hotelbot.web.guards import bearer_token, require_user, runtime
 from hotelbot.web.requests import client_address
 
@@ -243,12 +245,18 @@ async def _read_upload() -> media_send.Upload:
     if client_message_id is not None and len(client_message_id) > 100:
         details.append({"field": "clientMessageId", "message": "Must have at most {max_length} character(s).",
                         "params": {"max_length": 100}, "limit": 100})
+    caption = unicodedata.normalize("NFC", form.get("caption", "").strip()) or None
+    if caption is not None and forbidden_character(caption, LINE_BREAKS) is not None:
+        details.append({"field": "caption", "message": "Must not contain control characters.", "params": {}})
+    if forbidden_character(client_message_id or "") is not None:
+        details.append({"field": "clientMessageId", "message": "Must not contain line breaks or control characters.",
+                        "params": {}})
     if details:
         raise ValidationFailed(details=details)
 
     return media_send.Upload(
         conversation_id=conversation_id,
-        caption=form.get("caption", "").strip() or None,
+        caption=caption,
         client_message_id=client_message_id,
         file_name=upload.filename,
         content_type=rules.normalize_content_type(upload.content_type),

@@ -9,6 +9,7 @@ from hotelbot.errors import ValidationFailed
 from hotelbot.services import replies
 from hotelbot.services.conversations import tenant_of
 from hotelbot.services.outbound import SendResult
+from hotelbot.web.fields import multi_line, single_line
 from hotelbot.web.guards import require_user, runtime
 from hotelbot.web.requests import json_body
 
@@ -20,10 +21,10 @@ TEMPLATE_PARAMS_MAX = 20
 
 
 class SendTextRequest(pydantic.BaseModel):
-    conversationId: str = pydantic.Field(min_length=1, max_length=64)
+    conversationId: single_line(min_length=1, max_length=64)
     # WhatsApp's limit; pydantic counts code points, so an emoji is one character.
-    content: str = pydantic.Field(min_length=1, max_length=TEXT_MAX_LENGTH)
-    clientMessageId: str | None = pydantic.Field(default=None, min_length=1, max_length=100)
+    content: multi_line(min_length=1, max_length=TEXT_MAX_LENGTH)
+    clientMessageId: single_line(min_length=1, max_length=100) | None = None
 
 
 class SendTemplateRequest(pydantic.BaseModel):

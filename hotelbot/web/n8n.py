@@ -9,14 +9,13 @@ reachable again.
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import pydantic
 from quart import Blueprint, Response, g, jsonify, request
 
 from hotelbot.domain import whatsapp_messages as messages
 from hotelbot.services import n8n as n8n_service
 from hotelbot.services.n8n import GuestReference
+from hotelbot.web.fields import multi_line, single_line
 from hotelbot.web.guards import require_api_key, runtime
 from hotelbot.web.requests import json_body, parse_model
 
@@ -26,9 +25,9 @@ blueprint = Blueprint("n8n", __name__, url_prefix="/n8n")
 class GuestFields(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
-    phone: str | None = pydantic.Field(default=None, max_length=40)
-    conversationId: str | None = pydantic.Field(default=None, max_length=64)
-    userId: str | None = pydantic.Field(default=None, max_length=128)
+    phone: single_line(max_length=40) | None = None
+    conversationId: single_line(max_length=64) | None = None
+    userId: single_line(max_length=128) | None = None
 
     def guest(self) -> GuestReference:
         return GuestReference(phone=self.phone, conversation_id=self.conversationId, user_id=self.userId)
@@ -40,7 +39,7 @@ class GuestQuery(GuestFields):
 
 
 class SendTextRequest(GuestFields):
-    body: str
+    body: multi_line()
 
 
 class SendButtonsRequest(GuestFields):
@@ -66,13 +65,13 @@ class SendCarouselRequest(GuestFields):
 
 
 class EscalateRequest(GuestFields):
-    reason: Annotated[str, pydantic.StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-    priority: str = pydantic.Field(max_length=20)
-    hotelUnit: str | None = pydantic.Field(default=None, max_length=120)
+    reason: multi_line(strip_whitespace=True, min_length=1, max_length=1000)
+    priority: single_line(max_length=20)
+    hotelUnit: single_line(max_length=120) | None = None
 
 
 class SetHotelUnitRequest(GuestFields):
-    hotelUnit: str = pydantic.Field(min_length=1, max_length=120)
+    hotelUnit: single_line(min_length=1, max_length=120)
 
 
 @blueprint.get("/check-ia-lock")

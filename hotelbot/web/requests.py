@@ -36,6 +36,8 @@ _MESSAGES = {
     "greater_than_equal": "Must be at least {ge}.",
     "less_than_equal": "Must be at most {le}.",
     "string_pattern_mismatch": "Invalid format.",
+    "control_character_line": "Must not contain line breaks or control characters.",
+    "control_character_text": "Must not contain control characters.",
 }
 
 

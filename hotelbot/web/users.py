@@ -11,6 +11,7 @@ from hotelbot.errors import ValidationFailed
 from hotelbot.passwords import MAX_LENGTH, MIN_LENGTH
 from hotelbot.services import users
 from hotelbot.services.conversations import UNSET
+from hotelbot.web.fields import single_line
 from hotelbot.web.guards import require_user, runtime
 from hotelbot.web.requests import decode_cursor, encode_cursor, json_body, page_limit
 
@@ -22,10 +23,10 @@ Language = Literal["pt-BR", "en"]
 
 class CreateUserRequest(pydantic.BaseModel):
     email: pydantic.EmailStr = pydantic.Field(max_length=254)
-    name: str = pydantic.Field(min_length=1, max_length=100)
+    name: single_line(min_length=1, max_length=100)
     role: Role
     password: str = pydantic.Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)
-    hotelUnit: str | None = pydantic.Field(default=None, max_length=100)
+    hotelUnit: single_line(max_length=100) | None = None
     language: Language = "pt-BR"
 
 
@@ -33,9 +34,9 @@ class UpdateUserRequest(pydantic.BaseModel):
     """Only the fields sent are changed; ``hotelUnit: null`` makes the user work for every unit."""
 
     role: Role = "ATTENDANT"
-    hotelUnit: str | None = pydantic.Field(default=None, max_length=100)
+    hotelUnit: single_line(max_length=100) | None = None
     language: Language = "pt-BR"
-    name: str = pydantic.Field(default="", min_length=1, max_length=100)
+    name: single_line(min_length=1, max_length=100) = ""
 
 
 class ResetPasswordRequest(pydantic.BaseModel):
