@@ -56,7 +56,7 @@ def clean_line(value: object) -> object:
 
 
 def clean_text(value: object) -> object:
-    """Return a string ``value`` in NFC; raise PydanticCustomError if it contains a control character other than \\n or \\t.
+    """Return a string ``value`` in NFC; raise PydanticCustomError on a control character other than \\n or \\t.
 
     Any other type is returned unchanged for pydantic's own type check.
     """
