@@ -17,14 +17,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "whatsapp"
+# Real-format WhatsApp Cloud API payloads (personal data replaced), kept in the repository.
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp"
 LOCAL_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 # How often a fake checks for shutdown; the standard library's 0.5 s made each stop take that long.
 POLL_SECONDS = 0.05
 
 
 def load_fixture(name: str) -> Any:
-    """Load a WhatsApp fixture from the shared set, else from tests/fixtures."""
+    """Load a WhatsApp fixture from tests/fixtures/whatsapp, else from tests/fixtures."""
     for folder in (FIXTURES, LOCAL_FIXTURES):
         path = folder / name
         if path.exists():
