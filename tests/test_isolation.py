@@ -55,6 +55,9 @@ CASES: dict[tuple[str, str], Case] = {
     ("DELETE", "/admin/dead-letters/<dead_letter_id>"): Case("DELETE", "/admin/dead-letters/{dead_letter}", "user", 404),
     ("POST", "/admin/dead-letters/<dead_letter_id>/retry"):
         Case("POST", "/admin/dead-letters/{dead_letter}/retry", "user", 404),
+    ("POST", "/admin/guests/erase"): Case("POST", "/admin/guests/erase", "user", 404, json={"phone": "{phone}"}),
+    ("POST", "/admin/guests/export"):
+        Case("POST", "/admin/guests/export", "user", 404, json={"conversationId": "{conversation}"}),
     ("GET", "/api/media/<tenant_id>/<file_id>"): Case("GET", "/api/media/{tenant}/{file}", "user", 404),
     ("POST", "/auth/login"): Case("POST", "/auth/login", "none", 401,
                                   json={"email": "{a_email}", "password": "senha-errada-123"}),
@@ -118,6 +121,12 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/webhooks/whatsapp"): Case(
         "GET", "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=nao-e-o-token&hub.challenge=42", "none", 403),
     ("POST", "/webhooks/whatsapp"): Case("POST", "/webhooks/whatsapp", "none", 401, json={"entry": []}),
+}
+
+# Ids that exist in no tenant: tenant A's ids must get the same answer as these.
+UNKNOWN_IDS = {
+    "tenant": "0" * 32, "conversation": "0" * 32, "message": "0" * 32, "file": "0" * 32 + ".ogg",
+    "dead_letter": "0" * 32, "user": "0" * 32, "phone": "5511900009999",
 }
 
 # Client events of the Socket.IO server and what B's socket gets for A's conversation.
@@ -280,6 +289,9 @@ async def test_tenant_b_sees_nothing_of_tenant_a(world, http, sockets):
 
         assert response.status_code == case.status, f"{key}: {response.status_code} {response.text}"
         _assert_no_leak(response.text, a.secrets, f"{key} body")
+        if case.status == 404:
+            unknown = await _call(server, http, case, {**ids, **UNKNOWN_IDS}, token_b)
+            assert (unknown.status_code, unknown.json()) == (404, response.json()), key
 
     assert _snapshot(server, a.ids["tenant"]) == before
     still_in = await http.get(server.base_url + "/auth/me", headers={"Authorization": f"Bearer {a.ids['a_access']}"})
