@@ -8,6 +8,8 @@ import sqlite3
 import zoneinfo
 from typing import Any
 
+import pydantic
+
 from hotelbot.clock import new_id
 from hotelbot.domain.units import match_unit, slugify
 from hotelbot.errors import Conflict, NotFound, ValidationFailed
@@ -154,6 +156,17 @@ async def remove_unit(db: Database, tenant_id: str, name: str) -> bool:
     return removed
 
 
+_EMAIL = pydantic.TypeAdapter(pydantic.EmailStr)
+
+
+def check_email(email: str) -> None:
+    """Raise ValidationFailed for an address the login route would reject."""
+    try:
+        _EMAIL.validate_python(email.strip())
+    except pydantic.ValidationError:
+        raise ValidationFailed(details=[{"field": "email", "message": "Invalid email address."}]) from None
+
+
 def check_password(password: str, field: str = "password") -> None:
     if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
         raise ValidationFailed(
@@ -202,7 +215,8 @@ async def create_user(
     if language not in LANGUAGES:
         raise ValidationFailed(details=[{"field": "language", "message": "Must be one of: {expected}.", "params": {"expected": ", ".join(LANGUAGES)}}])
     check_password(password)
-    unit_slug = await resolve_unit(db, tenant_id, hotel_unit)
+    check_email(email)
+    unit = await resolve_unit(db, tenant_id, hotel_unit)
 
     user_id = new_id()
     password_hash = await hash_password(password, rounds)
@@ -210,7 +224,7 @@ async def create_user(
         async with db.write() as connection:
             await user_store.insert_user(
                 connection, tenant_id, user_id=user_id, email=email.strip().lower(), name=name.strip(),
-                password_hash=password_hash, role=role, hotel_unit=unit_slug, language=language,
+                password_hash=password_hash, role=role, hotel_unit=unit, language=language,
             )
             await audit.record(connection, tenant_id, actor, "USER_CREATED", target=user_id, details={"role": role})
     except sqlite3.IntegrityError:

@@ -48,7 +48,10 @@ def validation_details(error: pydantic.ValidationError) -> list[dict[str, Any]]:
         field = ".".join(str(part) for part in item["loc"]) or "body"
         context = dict(item.get("ctx") or {})
         message = _MESSAGES.get(item["type"], "Invalid value.")
-        if item["type"] == "value_error":
+        if item["type"] == "value_error" and field.lower().endswith("email"):
+            # email-validator's reasons are English prose; the field gets one translated message.
+            message, context = "Invalid email address.", {}
+        elif item["type"] == "value_error":
             context = {"reason": str(context.get("error", "Invalid value."))}
         detail: dict[str, Any] = {"field": field, "message": message, "params": {key: str(value) for key, value in context.items()}}
         for key in ("max_length", "min_length", "le", "ge"):
