@@ -109,6 +109,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/n8n/set-hotel-unit"):
         Case("POST", "/n8n/set-hotel-unit", "key", 404, json={"userId": "{phone}", "hotelUnit": "Ubatuba"}),
     ("GET", "/static/<path:filename>"): Case("GET", "/static/../hotelbot.db", "none", 404),
+    ("GET", "/openapi.json"): Case("GET", "/openapi.json", "none", 200),
     ("GET", "/templates"): Case("GET", "/templates", "user", 200),
     ("GET", "/users"): Case("GET", "/users", "user", 200),
     ("POST", "/users"): Case("POST", "/users", "user", 409, json={

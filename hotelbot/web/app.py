@@ -157,6 +157,7 @@ def create_app(settings: Settings) -> tuple[Any, Quart, Runtime]:
     from hotelbot.web import admin, auth, conversations, health, media, messages, n8n, users, webhooks
     from hotelbot.web import stats
     from hotelbot.web import audit, guests
+    from hotelbot.web import openapi
 
     runtime = Runtime(settings)
     app = Quart("hotelbot")
@@ -176,6 +177,7 @@ def create_app(settings: Settings) -> tuple[Any, Quart, Runtime]:
     app.register_blueprint(stats.blueprint)
     app.register_blueprint(audit.blueprint)
     app.register_blueprint(guests.blueprint)
+    app.register_blueprint(openapi.blueprint)
 
     asgi_app = runtime.realtime.asgi_app(OversizedBodies(app, settings.request_max_bytes, functools.partial(_too_large_body, settings.language)))
     return asgi_app, app, runtime
