@@ -145,7 +145,8 @@ def _too_large_body(default_language: str, scope: dict, limit: int) -> bytes:
     """Build the 413 JSON body in the Accept-Language's language, else ``default_language``."""
     accept = next((value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"accept-language"), None)
     language = language_from_accept(accept) or default_language
-    return json.dumps(error_body(PayloadTooLarge(params={"limit": limit}), language), ensure_ascii=False).encode()
+    body = error_body(PayloadTooLarge(params={"limit": limit}), language)
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 async def _rate_limit_key() -> str:

@@ -10,6 +10,7 @@ and the app uses :class:`SizedRequest` as its request class.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 from quart import Request
@@ -37,6 +38,8 @@ def allow_large_body(path: str, max_bytes: int, timeout_seconds: int) -> None:
 
 # Oversized bodies up to this many bytes are read and dropped before the 413 is sent.
 DRAIN_LIMIT = 16 * 1024 * 1024
+# Draining stops when no part of the body arrives for this long.
+DRAIN_WAIT_SECONDS = 1.0
 
 
 class OversizedBodies:
@@ -65,7 +68,10 @@ class OversizedBodies:
             return
 
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), DRAIN_WAIT_SECONDS)
+            except asyncio.TimeoutError:
+                break  # The client waits for an answer before sending its body.
             if message["type"] != "http.request" or not message.get("more_body"):
                 break
         body = self._error_body(scope, limit)
