@@ -124,7 +124,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/webhooks/whatsapp"): Case("POST", "/webhooks/whatsapp", "none", 401, json={"entry": []}),
 }
 
-# Ids that exist in no tenant: tenant A's ids must get the same answer as these.
+# Ids that exist in no tenant: a request with tenant A's ids must get the same response as with these.
 UNKNOWN_IDS = {
     "tenant": "0" * 32, "conversation": "0" * 32, "message": "0" * 32, "file": "0" * 32 + ".ogg",
     "dead_letter": "0" * 32, "user": "0" * 32, "phone": "5511900009999",
@@ -190,7 +190,8 @@ async def _seed_tenant_a(server: ServerProcess, graph: FakeGraph, http: httpx.As
     payload = text_message(A_TEXT, wa_id=A_GUEST_PHONE, name=A_GUEST_NAME, wamid=wamid,
                            phone_number_id=tenant.phone_number_id, timestamp=str(int(time.time())))
     await _post_webhook(server, http, payload, 0)
-    message = (await eventually(lambda: rows(server, "SELECT * FROM messages WHERE whatsapp_msg_id = ?", (wamid,))))[0]
+    stored = await eventually(lambda: rows(server, "SELECT * FROM messages WHERE whatsapp_msg_id = ?", (wamid,)))
+    message = stored[0]
 
     content = ogg_opus(frames=20)
     graph.add_media("isolation-7001", content, "audio/ogg; codecs=opus")

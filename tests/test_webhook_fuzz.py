@@ -3,7 +3,7 @@
 Hypothesis replaces or deletes a node of a fixture with wrong types, huge
 strings, deep nesting, odd Unicode or lone surrogates. The result is signed
 with the tenant's app secret, so the body passes the signature check and
-reaches the parser and the inbound job. The server must answer 200, 400 or 413 and never
+reaches the parser and the inbound job. The server must respond 200, 400 or 413 and never
 500. Every stored body must then be processed without a dead letter, every
 message must belong to a stored conversation, and the log must show no
 unhandled error.
