@@ -204,7 +204,7 @@ def _safe_members(archive: tarfile.TarFile) -> list[tarfile.TarInfo]:
     for member in archive.getmembers():
         path = Path(member.name)
         if path.is_absolute() or ".." in path.parts or not (member.isfile() or member.isdir()):
-            raise BackupError("The backup holds an unsafe path: {path}.", path=member.name)
+            raise BackupError("The backup contains an unsafe path: {path}.", path=member.name)
         members.append(member)
     return members
 
@@ -220,7 +220,7 @@ def restore_backup(source: Path, data_dir: DataDir, passphrase: str | None = Non
     if data_dir.is_serving():
         raise BackupError("A hotelbot server is running on this data directory; stop it first.")
     if data_dir.exists() and not replace:
-        raise BackupError("The data directory already holds data; pass --replace to replace it.")
+        raise BackupError("The data directory already contains data; pass --replace to replace it.")
 
     data_dir.root.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".restore-", dir=data_dir.root.parent) as scratch:
