@@ -1,4 +1,4 @@
-"""What every CLI command shares: settings, the database, secret input and output."""
+"""Helpers every CLI command shares: settings, the database, secret input and output."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class Outcome:
-    """What a committed webhook leads to: events to emit and jobs to queue."""
+    """Follow-up work of a committed webhook: events to emit and jobs to queue."""
 
     events: list[tuple[str, dict[str, Any], list[str]]] = dataclasses.field(default_factory=list)
     forwards: list[tuple[str, str]] = dataclasses.field(default_factory=list)

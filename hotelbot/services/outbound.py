@@ -1,8 +1,8 @@
 """Sending messages to guests: the one path for attendants' and N8N's sends.
 
 The OUTBOUND row is written as PENDING before Meta is called, because Meta's
-status webhook can arrive before Meta's answer; then the row becomes SENT with
-its wamid, or FAILED with Meta's error. When Meta cannot be reached, answers
+status webhook can arrive before Meta's response. Then the row becomes SENT with
+its wamid, or FAILED with Meta's error. When Meta cannot be reached, responds
 5xx/429 or reports a rate limit, the row stays PENDING and the conversation's
 outbound job sends it later. Messages of one conversation leave in the order
 they were written: a send that finds older PENDING messages waits behind them,
@@ -45,7 +45,7 @@ from hotelbot.whatsapp.graph import GraphError, GraphUnavailable
 
 logger = logging.getLogger(__name__)
 
-# Meta's codes that mean the hotel's setup is wrong rather than the message: answered 502.
+# Meta's codes that mean the hotel's setup is wrong rather than the message: returned as 502.
 ACCOUNT_CODES = frozenset({190, 10, 200, 3, 131031})
 EXPIRED_MESSAGE = "Not sent: WhatsApp stayed unreachable for too long."
 

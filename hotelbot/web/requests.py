@@ -86,7 +86,7 @@ async def json_body(model: type[Model]) -> Model:
 
 
 def client_address() -> str:
-    """The client's address: from X-Forwarded-For only when the peer is a trusted proxy."""
+    """Return the client's address, from X-Forwarded-For only when the peer is a trusted proxy."""
     peer = request.remote_addr or "-"
     trusted = current_app.extensions["hotelbot"].settings.trusted_proxies
     if peer not in trusted:

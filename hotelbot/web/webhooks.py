@@ -37,7 +37,7 @@ def _declare_body_limit(state: BlueprintSetupState) -> None:
 
 @blueprint.get(WEBHOOK_PATH)
 async def verify() -> Response:
-    """Answer Meta's subscription handshake with the bare challenge when the token matches."""
+    """Respond to Meta's subscription handshake with the bare challenge when the token matches."""
     mode = request.args.get("hub.mode")
     token = request.args.get("hub.verify_token", "")
     challenge = request.args.get("hub.challenge", "")
@@ -58,8 +58,8 @@ async def _store_and_queue(body: bytes) -> int:
     async with runtime().db.write(single_statement=True) as connection:
         inbox_id = await inbox_store.insert_inbox(connection, body)
     # NOTE: a Huey job per webhook costs about 1 ms of CPU, and a 2-core VM processed
-    # about 110 messages/s in all (docs/benchmarks.md); one job draining every
-    # waiting inbox row would spend that once per batch.
+    # about 110 messages/s in all (docs/benchmarks.md). One job draining every
+    # waiting inbox row would spend that cost once per batch.
     await runtime().jobs.enqueue_async("inbound", {"inboxId": inbox_id})
     return inbox_id
 
@@ -120,7 +120,7 @@ async def _check_signer_owns_numbers(body: bytes, payload: dict) -> None:
 
 @blueprint.post(WEBHOOK_PATH)
 async def receive() -> Response:
-    """Check the signature, store the raw body in the inbox and answer 200 at once."""
+    """Check the signature, store the raw body in the inbox and respond 200 at once."""
     body = await _read_body(runtime().settings.webhook_max_bytes)
 
     secrets = await runtime().tenants.app_secrets()
@@ -151,7 +151,7 @@ async def receive() -> Response:
         # Shielded so a client that disconnects cannot cancel between the insert and the enqueue.
         inbox_id = await asyncio.shield(_store_and_queue(body))
     except Exception:
-        logger.exception("Webhook could not be stored; answering 503 so Meta retries")
+        logger.exception("Storing a webhook failed; responding 503 so Meta retries")
         metrics.WEBHOOKS.labels("store_failed").inc()
         raise ServiceUnavailable() from None
     metrics.WEBHOOKS.labels("accepted").inc()

@@ -44,7 +44,7 @@ class GraphError(Exception):
 
 
 class GraphUnavailable(GraphError):
-    """Meta could not be reached or answered 5xx/429; retry later."""
+    """Meta could not be reached or responded 5xx/429; retry later."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +104,7 @@ class GraphClient:
         try:
             return result["messages"][0]["id"]
         except (KeyError, IndexError, TypeError):
-            raise GraphUnavailable(200, None, "send answer without a message id", None) from None
+            raise GraphUnavailable(200, None, "send response without a message id", None) from None
 
     async def mark_read(self, tenant: Tenant, wamid: str) -> None:
         await self._request(
