@@ -159,6 +159,7 @@ def create_app(settings: Settings) -> tuple[Any, Quart, Runtime]:
     from hotelbot.web import stats
     from hotelbot.web import audit, guests
     from hotelbot.web import openapi
+    from hotelbot.web import console
 
     runtime = Runtime(settings)
     app = Quart("hotelbot")
@@ -179,6 +180,8 @@ def create_app(settings: Settings) -> tuple[Any, Quart, Runtime]:
     app.register_blueprint(audit.blueprint)
     app.register_blueprint(guests.blueprint)
     app.register_blueprint(openapi.blueprint)
+    app.register_blueprint(console.blueprint)
+    console.check_assets()
 
     asgi_app = runtime.realtime.asgi_app(OversizedBodies(app, settings.request_max_bytes, functools.partial(_too_large_body, settings.language)))
     return asgi_app, app, runtime

@@ -1,0 +1,41 @@
+// Formatting of times, durations and people for display.
+import { currentLanguage, t } from "./i18n.js";
+
+/** "14:05" for today, "03/12 14:05" for another day, in the browser's time zone. */
+export function shortTime(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  const now = new Date();
+  const time = date.toLocaleTimeString(currentLanguage(), { hour: "2-digit", minute: "2-digit" });
+  if (date.toDateString() === now.toDateString()) return time;
+  const day = date.toLocaleDateString(currentLanguage(), { day: "2-digit", month: "2-digit" });
+  return `${day} ${time}`;
+}
+
+/** A full date and time, for tooltips. */
+export function fullTime(iso) {
+  return iso ? new Date(iso).toLocaleString(currentLanguage()) : "";
+}
+
+/** How long ago `iso` was, as "5 min", "2 h 10 min" or "3 d". */
+export function elapsed(iso, now = Date.now()) {
+  if (!iso) return "";
+  const minutes = Math.max(0, Math.floor((now - new Date(iso).getTime()) / 60000));
+  if (minutes < 1) return t("time.justNow");
+  if (minutes < 60) return t("time.minutes", { n: minutes });
+  if (minutes < 24 * 60) return t("time.hours", { h: Math.floor(minutes / 60), m: minutes % 60 });
+  return t("time.days", { n: Math.floor(minutes / 1440) });
+}
+
+/** Midnight of today in the browser's time zone, as a Date. */
+export function startOfToday() {
+  const today = new Date();
+  today.setHours(0, 0, 0, 0);
+  return today;
+}
+
+/** The guest's name, else their phone with a plus, else their WhatsApp username id. */
+export function guestName(contact) {
+  if (!contact) return "";
+  return contact.name || (contact.phone ? `+${contact.phone}` : contact.userId || "");
+}
