@@ -65,6 +65,24 @@ async def list_users(runtime: Any, principal: dict[str, Any], limit: int, after:
     return Page(items, next_cursor)
 
 
+TEAM_LIMIT = 500
+TEAM_FIELDS = ("id", "name", "role", "hotelUnit")
+
+
+async def list_team(runtime: Any, principal: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the tenant's active users as every colleague may see them: no email, no language.
+
+    The console names assignees and offers them in "assign to" from this list.
+    """
+    tenant = await tenant_of(runtime, principal)
+    async with runtime.db.read() as connection:
+        rows = await user_store.select_active_users(connection, tenant.id, TEAM_LIMIT)
+    return [
+        {key: value for key, value in user_json(row, tenant.hotel_units).items() if key in TEAM_FIELDS}
+        for row in rows
+    ]
+
+
 async def update_user(
     runtime: Any,
     principal: dict[str, Any],

@@ -50,6 +50,15 @@ async def select_users(connection: aiosqlite.Connection, tenant_id: str, limit: 
     )
 
 
+async def select_active_users(connection: aiosqlite.Connection, tenant_id: str, limit: int) -> list[dict]:
+    """Return up to ``limit`` active users of the tenant, ordered by name."""
+    return await fetch_all(
+        connection,
+        f"SELECT {USER_COLUMNS} FROM users WHERE tenant_id = ? AND active = 1 ORDER BY name, id LIMIT ?",
+        (tenant_id, limit),
+    )
+
+
 async def select_login_user(connection: aiosqlite.Connection, email: str) -> dict | None:
     """Return the user with ``email`` (any tenant, case-insensitive) with its password hash."""
     return await fetch_one(

@@ -11,7 +11,7 @@ from quart_rate_limiter import RateLimit, rate_limit
 
 from hotelbot.errors import Unauthorized
 from hotelbot.passwords import MAX_LENGTH, MIN_LENGTH
-from hotelbot.serialize import user_json
+from hotelbot.serialize import tenant_json, user_json
 from hotelbot.services import auth as auth_service
 from hotelbot.storage import users as user_store
 from hotelbot.web.guards import require_user, runtime
@@ -108,7 +108,10 @@ async def me() -> Response:
     async with runtime().db.read() as connection:
         user = await user_store.select_user(connection, g.principal["tenant_id"], g.principal["id"])
     tenant = await runtime().tenants.get(g.principal["tenant_id"])
-    return jsonify({"user": user_json(user, tenant.hotel_units if tenant else {})})
+    return jsonify({
+        "user": user_json(user, tenant.hotel_units if tenant else {}),
+        "tenant": tenant_json(tenant) if tenant else None,
+    })
 
 
 @blueprint.post("/auth/password")

@@ -72,6 +72,13 @@ async def list_users() -> Response:
     return jsonify({"items": page.items, "nextCursor": cursor})
 
 
+@blueprint.get("/team")
+@require_user()
+async def list_team() -> Response:
+    """Every active colleague's id, name, role and unit, for any user of the tenant."""
+    return jsonify({"items": await users.list_team(runtime(), g.principal)})
+
+
 @blueprint.patch("/users/<user_id>")
 @require_user("ADMIN")
 async def update_user(user_id: str) -> Response:
