@@ -27,7 +27,7 @@ SOCKET_CLIENT = CONSOLE_DIR / "vendor" / "socket.io.esm.min.js"
 # The language the page starts in before a user logs in; after login the user's own setting wins.
 LANGUAGE_MARK = 'lang="pt-BR"'
 
-# Content types the console's files need, whatever the host's mime.types says.
+# Content types of the console's files, independent of the host's mime.types.
 CONTENT_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -66,7 +66,7 @@ async def index() -> Response:
 
 @blueprint.get("/app/<path:asset>")
 async def asset_file(asset: str) -> Response:
-    """Serve one console file; answer 404 for anything outside the console folder or not a file."""
+    """Serve one console file; raise NotFound for anything outside the console folder or not a file."""
     path = safe_join(str(CONSOLE_DIR), asset)
     if path is None or not Path(path).is_file() or Path(asset).name.startswith("."):
         raise NotFound()

@@ -6,7 +6,7 @@ import { currentLanguage, t } from "./i18n.js";
 let accessToken = null;
 let refreshing = null;
 
-/** An error answer of the API: `message` is the API's text, shown to the user as it is. */
+/** An error response of the API: `message` is the API's text, shown to the user as it is. */
 export class ApiError extends Error {
   constructor(status, body) {
     super(body?.error || t("common.error"));

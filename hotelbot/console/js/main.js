@@ -1,4 +1,4 @@
-// Starts the console: resumes or asks for a login, draws the top bar and routes
+// Starts the console: resumes the session or shows the login, draws the top bar and routes
 // between screens by the address's hash (#/board, #/board/<id>, #/dashboard, #/users).
 import { h, replace } from "./dom.js";
 import { emit, on } from "./events.js";

@@ -36,13 +36,13 @@ export function startNotifications(openConversation) {
   });
 }
 
-/** The attendant looked at the board: clear the badge. */
+/** Clear the badge once the attendant looks at the board. */
 export function markEscalationsSeen() {
   unseen = 0;
   emit("escalations:unseen", 0);
 }
 
-/** A button that asks the browser's permission (browsers only ask after a click). */
+/** Return a button that requests the notification permission (browsers prompt only after a click). */
 export function permissionButton() {
   if (!("Notification" in window) || Notification.permission !== "default") return null;
   const button = h("button", {

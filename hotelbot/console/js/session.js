@@ -36,7 +36,7 @@ export async function reloadTeam() {
   return session.team;
 }
 
-/** The colleague's name for `userId`, or null. */
+/** Return the colleague's name for `userId`, or null. */
 export function colleagueName(userId) {
   return session.team.find((member) => member.id === userId)?.name ?? null;
 }

@@ -1,7 +1,7 @@
-// The Socket.IO connection: server events go to the event hub as "server:<event>",
-// the connection state as "connection" ("connecting", "online", "offline"), and after
-// every reconnection the open conversations are joined again and "resync" is emitted
-// so that each screen fetches what it missed.
+// The Socket.IO connection. Server events go to the event hub as "server:<event>" and the
+// connection state as "connection" ("connecting", "online", "offline"). After every
+// reconnection the open conversations are joined again and "resync" is emitted, so each
+// screen fetches what it missed.
 import { io } from "../vendor/socket.io.esm.min.js";
 import { getAccessToken, refreshSession } from "./api.js";
 import { emit } from "./events.js";
