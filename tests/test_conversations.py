@@ -455,3 +455,35 @@ async def test_close_and_release_resolve_escalation(api, sockets):
     assert closed.json()["conversation"]["status"] == "CLOSED"
     assert closed.json()["conversation"]["closedAt"] is not None
     assert (await watcher.next("conversation:updated"))["conversation"]["status"] == "CLOSED"
+
+
+async def test_closed_since_filter(api):
+    first = await guest_writes(api, "Obrigado", wa_id=phone(8101))
+    second = await guest_writes(api, "Até logo", wa_id=phone(8102))
+    assert (await api.call("POST", f"/conversations/{first}/close", "supervisor")).status_code == 200
+    before_second = await api.call("GET", f"/conversations/{first}", "supervisor")
+    first_closed_at = before_second.json()["conversation"]["closedAt"]
+    assert (await api.call("POST", f"/conversations/{second}/close", "supervisor")).status_code == 200
+
+    everything = await _ids(api, "supervisor", "?status=CLOSED&closedSince=2000-01-01T00:00:00Z")
+    assert set(everything) >= {first, second}
+
+    # Sao Paulo's offset, as the console sends its local midnight.
+    future = await _ids(api, "supervisor", "?status=CLOSED&closedSince=2999-01-01T00:00:00-03:00")
+    assert future == []
+
+    since_first = await _ids(api, "supervisor", f"?closedSince={first_closed_at}")
+    assert first in since_first
+    assert second in since_first
+
+    open_now = await _ids(api, "supervisor", "?status=BOT&closedSince=2000-01-01T00:00:00Z")
+    assert open_now == []
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2026-12-04", "2026-12-04T03:00:00", "2026-13-40T00:00:00Z"])
+async def test_closed_since_invalid(api, value):
+    response = await api.call("GET", "/conversations?closedSince=" + value, "supervisor")
+    assert response.status_code == 400
+    assert response.json()["code"] == "VALIDATION_ERROR"
+    assert response.json()["details"][0]["field"] == "closedSince"
+    assert response.json()["error"] == "Requisição inválida."

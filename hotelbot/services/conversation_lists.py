@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from hotelbot import clock
 from hotelbot.domain.units import match_unit
 from hotelbot.errors import NotFound, ValidationFailed
 from hotelbot.serialize import conversation_json, message_json
@@ -90,6 +91,22 @@ def _search_filter(args: Mapping[str, str]) -> dict[str, Any]:
     return {"search": text, "search_digits": digits if digits.isdigit() and len(digits) >= 3 else None}
 
 
+def _closed_since_filter(args: Mapping[str, str]) -> dict[str, Any]:
+    """Read ``closedSince`` (an ISO 8601 time with its offset) as the UTC string the rows store."""
+    raw = (args.get("closedSince") or "").strip()
+    if not raw:
+        return {}
+    try:
+        moment = clock.from_iso(raw[:40])
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValidationFailed(details=[{
+            "field": "closedSince", "message": "Must be a date and time with its offset, as 2026-12-04T03:00:00Z.",
+        }])
+    return {"closed_since": clock.to_iso(moment)}
+
+
 def conversation_filter(
     args: Mapping[str, str], principal: dict[str, Any], units: dict[str, str], after: tuple[str, str] | None
 ) -> ConversationFilter:
@@ -101,6 +118,7 @@ def conversation_filter(
         **_unit_filter(args, principal, units),
         **_assignee_filter(args, principal),
         **_search_filter(args),
+        **_closed_since_filter(args),
     )
 
 

@@ -31,6 +31,7 @@ class ConversationFilter:
     unassigned: bool = False
     search: str | None = None
     search_digits: str | None = None
+    closed_since: str | None = None
     after: tuple[str, str] | None = None
 
 
@@ -108,6 +109,9 @@ def _where(selection: ConversationFilter, tenant_id: str) -> tuple[list[str], li
         params.append(selection.assigned_to_id)
     if selection.unassigned:
         clauses.append("c.assigned_to_id IS NULL")
+    if selection.closed_since:
+        clauses.append("c.closed_at >= ?")
+        params.append(selection.closed_since)
 
     for clause, extra in (_unit_clause(selection), _search_clause(selection, tenant_id)):
         if clause:

@@ -21,10 +21,12 @@ from hotelbot import __version__
 blueprint = Blueprint("openapi", __name__)
 
 PUBLIC_ENDPOINTS = {"auth.login", "auth.refresh", "health.healthz", "health.livez", "health.prometheus_metrics",
-                    "webhooks.verify", "webhooks.receive", "openapi.describe", "media.serve_file"}
+                    "webhooks.verify", "webhooks.receive", "openapi.describe", "media.serve_file",
+                    # The console's page and files are public, because the login happens inside the page through the API.
+                    "console.root", "console.app_without_slash", "console.index", "console.asset_file"}
 SKIPPED_ENDPOINTS = {"static"}
 QUERY_PARAMETERS: dict[str, tuple[str, ...]] = {
-    "conversations.list_conversations": ("status", "hotelUnit", "assignedToId", "search", "cursor", "limit"),
+    "conversations.list_conversations": ("status", "hotelUnit", "assignedToId", "priority", "search", "closedSince", "cursor", "limit"),
     "conversations.list_messages": ("cursor", "limit"),
     "audit.conversation_events": ("cursor", "limit"),
     "audit.list_audit_events": ("action", "userId", "conversationId", "from", "to", "cursor", "limit"),

@@ -63,6 +63,7 @@ export function columnQuery(filters, status, cursor) {
     priority: filters.priority,
     assignedToId: filters.assignee,
     search: searchText(filters),
+    closedSince: status === "CLOSED" ? startOfToday().toISOString() : null,
     limit: PAGE_SIZE,
     cursor,
   };

@@ -177,9 +177,7 @@ class Board {
     }
     if (generation !== this.generation || this.unmounted) return;
 
-    // GET /conversations cannot filter by closing day, so the closed column keeps today's here.
-    // NOTE: a conversation closed today whose last message is older than the loaded pages of
-    // closed conversations appears only after "load more".
+    // The API filters the closed column by closedSince; this keeps it right across midnight too.
     const kept = page.items.filter((conversation) => columnOf(conversation) === status);
     column.items = append ? [...column.items, ...kept.filter((item) => !this.has(column, item.id))] : kept;
     column.nextCursor = page.nextCursor;
