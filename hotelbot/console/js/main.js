@@ -113,8 +113,12 @@ on("session:lost", () => {
 window.addEventListener("hashchange", () => {
   const route = currentRoute();
   // Opening or closing a chat stays on the board: the board handles it without a redraw.
-  if (route.screen === "board" && app.querySelector(".screen-board")) emit("route:board", route);
-  else render();
+  if (route.screen === "board" && app.querySelector(".screen-board")) {
+    markEscalationsSeen();
+    emit("route:board", route);
+  } else {
+    render();
+  }
 });
 
 (async () => {
