@@ -1,0 +1,493 @@
+"""The attendant console in Debian's headless Chromium against the real server, fake Graph API and fake N8N.
+
+One browser serves the whole module and each test opens its own contexts, so
+cookies and sessions never leak between tests. Every test ends by checking that
+no page logged an unexpected error or a Content-Security-Policy violation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import re
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
+
+from tests.support.attendants import Api, guest_writes, phone
+from tests.support.browser import (
+    PageLog,
+    artifacts_dir,
+    launch_chromium,
+    log_in,
+    logged_in_page,
+    new_context,
+    open_console,
+    require_chromium,
+    wait_for_notifications,
+)
+from tests.support.db import eventually, rows
+from tests.support.fakes import load_fixture
+from tests.support.media import jpeg, media_webhook, ogg_opus
+from tests.support.webhooks import new_wamid
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+# Chromium's lines while the browser is offline: the socket's reconnection attempts and failed requests.
+OFFLINE = (
+    re.compile(r"WebSocket connection to .* failed"),
+    re.compile(r"net::ERR_INTERNET_DISCONNECTED"),
+)
+STATUS_FIXTURES = {
+    "DELIVERED": "status-delivered.json",
+    "READ": "status-read.json",
+    "FAILED": "status-failed-131026.json",
+}
+# The pt-BR description of Meta's error 131026 (hotelbot/whatsapp/errors.py, translated in the .po file).
+UNDELIVERABLE = "A mensagem não pôde ser entregue a este hóspede (número sem WhatsApp ou aplicativo desatualizado)."
+COLUMNS = ("BOT", "OPEN", "IN_PROGRESS", "CLOSED")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    require_chromium()
+    async with async_playwright() as playwright:
+        chromium = await launch_chromium(playwright)
+        yield chromium
+        await chromium.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """The test's HTTP client, on the module's event loop like the browser."""
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        yield client
+
+
+@pytest.fixture
+def api(server, http) -> Api:
+    return Api(server, http, server.tenant)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def contexts(browser) -> AsyncIterator[list[tuple[BrowserContext, PageLog]]]:
+    """A list to which a test appends its (context, log) pairs, all closed afterwards."""
+    opened: list[tuple[BrowserContext, PageLog]] = []
+    yield opened
+    for context, _ in opened:
+        await context.close()
+
+
+async def context_for(browser: Browser, contexts: list, width: int = 1024, height: int = 768) -> tuple[BrowserContext, PageLog]:
+    pair = await new_context(browser, width, height)
+    contexts.append(pair)
+    return pair
+
+
+def card(page: Page, conversation_id: str) -> Locator:
+    return page.locator(f"[data-test=card][data-conversation-id='{conversation_id}']")
+
+
+def chat(page: Page, conversation_id: str) -> Locator:
+    return page.locator(f"[data-test=chat][data-conversation-id='{conversation_id}']")
+
+
+def message_with_text(page: Page, text: str) -> Locator:
+    return page.locator("[data-test=message]").filter(has=page.locator("[data-test=message-text]", has_text=text))
+
+
+async def open_chat(page: Page, conversation_id: str) -> Locator:
+    """Click the conversation's card on the board and return the chat that opens."""
+    await card(page, conversation_id).click()
+    opened = chat(page, conversation_id)
+    await expect(opened).to_be_visible()
+    return opened
+
+
+async def mark_page(page: Page) -> None:
+    """Set a flag that only survives as long as the page is not reloaded."""
+    await page.evaluate("window.__hotelbotSamePage = true")
+
+
+async def same_page(page: Page) -> bool:
+    return await page.evaluate("window.__hotelbotSamePage === true")
+
+
+async def escalate(api: Api, wa_id: str, reason: str, unit: str, priority: str = "HIGH") -> dict:
+    response = await api.http.post(
+        api.server.base_url + "/n8n/escalate",
+        json={"phone": wa_id, "reason": reason, "hotelUnit": unit, "priority": priority},
+        headers={"X-API-Key": api.tenant.api_key},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def post_status(api: Api, wamid: str, status: str) -> None:
+    payload = copy.deepcopy(load_fixture(STATUS_FIXTURES[status]))
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["metadata"]["phone_number_id"] = api.tenant.phone_number_id
+    value["statuses"][0]["id"] = wamid
+    response = await api.server.post_webhook(api.http, payload, api.tenant)
+    assert response.status_code == 200, response.text
+
+
+async def send_reply(page: Page, text: str) -> Locator:
+    """Type ``text`` in the open chat's composer, send it and return the outbound message once it shows."""
+    await page.fill("[data-test=composer-input]", text)
+    await page.click("[data-test=composer-send]")
+    sent = message_with_text(page, text)
+    await expect(sent).to_have_attribute("data-direction", "OUTBOUND")
+    return sent
+
+
+def wamid_of(api: Api, conversation_id: str, text: str) -> str:
+    found = rows(
+        api.server,
+        "SELECT whatsapp_msg_id FROM messages WHERE conversation_id = ? AND direction = 'OUTBOUND' AND content = ?",
+        (conversation_id, text),
+    )
+    assert len(found) == 1
+    return found[0]["whatsapp_msg_id"]
+
+
+async def guest_sends_media(api: Api, graph, conversation_id: str) -> None:
+    """Post a real JPEG photo and a real Ogg/Opus voice note from the guest ``phone(1)`` and wait until both are stored."""
+    graph.add_media("8101", jpeg(64), "image/jpeg")
+    graph.add_media("8102", ogg_opus(), "audio/ogg; codecs=opus")
+    for fixture, media_id, content in (
+        ("inbound-image.json", "8101", jpeg(64)), ("inbound-audio-voice.json", "8102", ogg_opus()),
+    ):
+        payload = media_webhook(fixture, media_id, content, new_wamid())
+        payload["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = api.tenant.phone_number_id
+        response = await api.server.post_webhook(api.http, payload, api.tenant)
+        assert response.status_code == 200, response.text
+
+    await eventually(lambda: len(rows(
+        api.server, "SELECT 1 FROM messages WHERE conversation_id = ? AND media_status = 'READY'", (conversation_id,),
+    )) == 2, timeout=15)
+
+
+# -- login -------------------------------------------------------------------
+
+
+async def test_login_wrong_then_right_password_and_reload(server, browser, contexts):
+    context, log = await context_for(browser, contexts)
+    page = await open_console(context, server)
+
+    await page.fill("[data-test=login-email]", server.tenant.users["attendant_campos"])
+    await page.fill("[data-test=login-password]", "senha-errada-999")
+    await page.click("[data-test=login-submit]")
+    error = page.locator("[data-test=login-error]")
+    await expect(error).to_be_visible()
+    assert await error.text_content() == "Credenciais inválidas"
+    assert await page.locator("[data-test=board]").count() == 0
+
+    await log_in(page, server.tenant.users["attendant_campos"])
+    await expect(page.locator("[data-test=board]")).to_be_visible()
+    assert await page.get_attribute("[data-test=connection]", "data-state") == "online"
+    assert "Attendant Campos" in await page.text_content("[data-test=current-user]")
+
+    await page.reload()
+    await page.wait_for_selector("[data-test=connection][data-state=online]")
+    await expect(page.locator("[data-test=board]")).to_be_visible()
+    assert await page.locator("[data-test=login-email]").count() == 0
+    assert "Attendant Campos" in await page.text_content("[data-test=current-user]")
+    log.assert_clean()
+
+
+# -- a guest's message in real time ------------------------------------------
+
+
+async def test_guest_message_reaches_board_and_chat(server, api, browser, contexts):
+    context, log = await context_for(browser, contexts)
+    page = await logged_in_page(context, server, "attendant_campos")
+    await mark_page(page)
+
+    conversation_id = await guest_writes(api, "Quero reservar para sábado", wa_id=phone(21), name="Beatriz Mendes")
+    new_card = page.locator("[data-test=column-BOT]").locator(
+        f"[data-test=card][data-conversation-id='{conversation_id}']"
+    )
+    await expect(new_card).to_be_visible()
+    await expect(new_card.locator("[data-test=card-guest]")).to_have_text("Beatriz Mendes")
+    await expect(new_card.locator("[data-test=card-last-message]")).to_have_text("Quero reservar para sábado")
+
+    opened = await open_chat(page, conversation_id)
+    await expect(opened.locator("[data-test=chat-guest]")).to_contain_text("Beatriz Mendes")
+    await expect(opened.locator("[data-test=chat-status]")).to_have_attribute("data-status", "BOT")
+    await expect(opened.locator("[data-test=chat-ia-lock]")).to_have_attribute("data-locked", "false")
+    await expect(opened.locator("[data-test=chat-ia-lock]")).to_have_text("IA respondendo")
+    await expect(message_with_text(page, "Quero reservar para sábado")).to_have_attribute("data-direction", "INBOUND")
+
+    await guest_writes(api, "Somos dois adultos e uma criança", wa_id=phone(21), name="Beatriz Mendes")
+    arrived = message_with_text(page, "Somos dois adultos e uma criança")
+    await expect(arrived).to_be_visible()
+    assert await arrived.get_attribute("data-direction") == "INBOUND"
+    assert await arrived.get_attribute("data-type") == "TEXT"
+    assert await page.locator("[data-test=message][data-direction=INBOUND]").count() == 2
+    await expect(card(page, conversation_id).locator("[data-test=card-last-message]")).to_have_text(
+        "Somos dois adultos e uma criança"
+    )
+    assert await same_page(page) is True
+    log.assert_clean()
+
+
+# -- escalations reach the right unit only -----------------------------------
+
+
+async def test_escalation_alerts_only_its_unit(server, api, browser, contexts):
+    campos_context, campos_log = await context_for(browser, contexts)
+    ubatuba_context, ubatuba_log = await context_for(browser, contexts)
+    campos = await logged_in_page(campos_context, server, "attendant_campos")
+    ubatuba = await logged_in_page(ubatuba_context, server, "attendant_ubatuba")
+    conversation_id = await guest_writes(api, "Preciso falar com alguém", wa_id=phone(31), name="Carlos Souza")
+    await expect(card(campos, conversation_id)).to_be_visible()
+
+    await escalate(api, phone(31), "Hóspede pediu um atendente", "Campos do Jordão")
+
+    toast = campos.locator("[data-test=toast-alert]")
+    await expect(toast).to_be_visible()
+    await expect(toast).to_contain_text("Carlos Souza")
+    await expect(toast).to_contain_text("Hóspede pediu um atendente")
+    await expect(campos.locator("[data-test=escalation-badge]")).to_have_text("1")
+    assert await wait_for_notifications(campos_log, 1) == [{
+        "title": "Novo atendimento: Carlos Souza",
+        "body": "Campos do Jordão · Hóspede pediu um atendente",
+    }]
+    moved = campos.locator("[data-test=column-OPEN]").locator(
+        f"[data-test=card][data-conversation-id='{conversation_id}']"
+    )
+    await expect(moved).to_be_visible()
+    await expect(moved.locator("[data-test=card-reason]")).to_have_text("Hóspede pediu um atendente")
+    assert await campos.locator("[data-test=column-BOT]").locator(
+        f"[data-test=card][data-conversation-id='{conversation_id}']"
+    ).count() == 0
+
+    # Events reach a socket in order: once Ubatuba's own escalation shows, the Campos one would have too.
+    await guest_writes(api, "O ar-condicionado parou", wa_id=phone(32), name="Daniela Lima")
+    await escalate(api, phone(32), "Ar-condicionado quebrado", "Ubatuba")
+    assert await wait_for_notifications(ubatuba_log, 1) == [{
+        "title": "Novo atendimento: Daniela Lima",
+        "body": "Ubatuba · Ar-condicionado quebrado",
+    }]
+    ubatuba_toasts = ubatuba.locator("[data-test=toast-alert]")
+    assert await ubatuba_toasts.count() == 1
+    await expect(ubatuba_toasts).to_contain_text("Daniela Lima")
+    await expect(ubatuba.locator("[data-test=escalation-badge]")).to_have_text("1")
+    assert len(campos_log.notifications) == 1
+    campos_log.assert_clean()
+    ubatuba_log.assert_clean()
+
+
+# -- assume, reply, ticks, close ---------------------------------------------
+
+
+async def test_assume_reply_ticks_and_close(server, api, graph, browser, contexts):
+    context, log = await context_for(browser, contexts)
+    page = await logged_in_page(context, server, "attendant_campos")
+    conversation_id = await guest_writes(api, "Vocês aceitam pets?", wa_id=phone(41), name="Eduardo Alves")
+    await escalate(api, phone(41), "Pergunta sobre pets", "Campos do Jordão")
+    await expect(page.locator("[data-test=column-OPEN]").locator(
+        f"[data-test=card][data-conversation-id='{conversation_id}']"
+    )).to_be_visible()
+
+    opened = await open_chat(page, conversation_id)
+    await expect(opened.locator("[data-test=chat-status]")).to_have_attribute("data-status", "OPEN")
+    await page.click("[data-test=action-assume]")
+    await expect(opened.locator("[data-test=chat-status]")).to_have_attribute("data-status", "IN_PROGRESS")
+    await expect(opened.locator("[data-test=chat-status]")).to_have_text("Em atendimento")
+    await expect(opened.locator("[data-test=chat-ia-lock]")).to_have_attribute("data-locked", "true")
+    await expect(opened.locator("[data-test=chat-ia-lock]")).to_have_text("IA pausada — atendimento humano")
+    await expect(opened.locator("[data-test=chat-assignee]")).to_contain_text("Attendant Campos")
+
+    reply = "Aceitamos sim, pets de pequeno porte."
+    sent = await send_reply(page, reply)
+    ticks = sent.locator("[data-test=message-ticks]")
+    await expect(ticks).to_have_attribute("data-status", "SENT")
+    recorded = graph.sends()
+    assert len(recorded) == 1
+    assert recorded[0].json()["text"]["body"] == reply
+    assert recorded[0].json()["to"] == phone(41)
+
+    wamid = wamid_of(api, conversation_id, reply)
+    await post_status(api, wamid, "DELIVERED")
+    await expect(ticks).to_have_attribute("data-status", "DELIVERED")
+    await post_status(api, wamid, "READ")
+    await expect(ticks).to_have_attribute("data-status", "READ")
+    assert await message_with_text(page, reply).count() == 1
+
+    second = "Qual é o porte do seu pet?"
+    failed = await send_reply(page, second)
+    await expect(failed.locator("[data-test=message-ticks]")).to_have_attribute("data-status", "SENT")
+    await post_status(api, wamid_of(api, conversation_id, second), "FAILED")
+    await expect(failed.locator("[data-test=message-ticks]")).to_have_attribute("data-status", "FAILED")
+    await expect(failed.locator("[data-test=message-error]")).to_have_text(UNDELIVERABLE)
+    await expect(ticks).to_have_attribute("data-status", "READ")
+
+    await page.click("[data-test=action-close]")
+    await expect(page.locator("[data-test=close-dialog]")).to_be_visible()
+    await page.click("[data-test=close-confirm]")
+    await expect(opened.locator("[data-test=chat-status]")).to_have_attribute("data-status", "CLOSED")
+    await expect(page.locator("[data-test=column-CLOSED]").locator(
+        f"[data-test=card][data-conversation-id='{conversation_id}']"
+    )).to_have_count(1)
+    assert rows(server, "SELECT status FROM conversations WHERE id = ?", (conversation_id,)) == [{"status": "CLOSED"}]
+    log.assert_clean()
+
+
+# -- media -------------------------------------------------------------------
+
+
+async def test_photo_and_voice_note_render(server, api, graph, http, browser, contexts):
+    context, log = await context_for(browser, contexts)
+    page = await logged_in_page(context, server, "attendant")
+    conversation_id = await guest_writes(api, "Olha a foto do quarto", wa_id=phone(1), name="Ana Conceição")
+    await guest_sends_media(api, graph, conversation_id)
+
+    await open_chat(page, conversation_id)
+    image = page.locator("[data-test=message][data-type=IMAGE] [data-test=message-image]")
+    await expect(image).to_be_visible()
+    await image.evaluate("(img) => img.decode()")
+    assert await image.evaluate("(img) => img.naturalWidth") == 64
+
+    audio = page.locator("[data-test=message][data-type=AUDIO] [data-test=message-audio]")
+    await expect(audio).to_have_count(1)
+    source = await audio.evaluate("(element) => element.currentSrc || element.src")
+    assert source.startswith(server.base_url + f"/api/media/{server.tenant.id}/")
+    answer = await http.get(source)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("audio/ogg")
+    assert answer.content == ogg_opus()
+    log.assert_clean()
+
+
+# -- the 24-hour window ------------------------------------------------------
+
+
+async def test_closed_window_disables_composer(server, api, browser, contexts):
+    context, log = await context_for(browser, contexts)
+    page = await logged_in_page(context, server, "attendant")
+    two_days_ago = time.time() - 48 * 3600
+    conversation_id = await guest_writes(api, "Mensagem antiga", wa_id=phone(61), name="Fernanda Rocha", at=two_days_ago)
+
+    await open_chat(page, conversation_id)
+    explanation = page.locator("[data-test=composer-window-closed]")
+    await expect(explanation).to_be_visible()
+    await expect(explanation).to_contain_text("A janela de 24 horas para responder fechou em")
+    await expect(explanation).to_contain_text("Agora só um modelo aprovado pelo WhatsApp alcança o hóspede.")
+    await expect(page.locator("[data-test=composer-input]")).to_be_disabled()
+    await expect(page.locator("[data-test=composer-send]")).to_be_disabled()
+    await expect(page.locator("[data-test=action-template]")).to_be_visible()
+    log.assert_clean()
+
+
+# -- reconnection ------------------------------------------------------------
+
+
+async def test_reconnects_after_restart_and_resyncs(server, api, browser, contexts):
+    context, log = await context_for(browser, contexts)
+    page = await logged_in_page(context, server, "attendant")
+    await mark_page(page)
+    conversation_id = await guest_writes(api, "Primeira mensagem", wa_id=phone(71), name="Gustavo Pereira")
+    await expect(card(page, conversation_id).locator("[data-test=card-last-message]")).to_have_text("Primeira mensagem")
+
+    # Offline, the browser cannot reconnect once the server is back, so the next message arrives unseen.
+    await context.set_offline(True)
+    await asyncio.to_thread(server.stop)
+    await page.wait_for_selector("[data-test=connection][data-state=offline]")
+    await asyncio.to_thread(server.start)
+    await guest_writes(api, "Escrevi enquanto estava fora", wa_id=phone(71), name="Gustavo Pereira")
+    assert await page.get_attribute("[data-test=connection]", "data-state") == "offline"
+    assert await card(page, conversation_id).locator("[data-test=card-last-message]").text_content() == "Primeira mensagem"
+
+    await context.set_offline(False)
+    await page.wait_for_selector("[data-test=connection][data-state=online]", timeout=15_000)
+    await expect(card(page, conversation_id).locator("[data-test=card-last-message]")).to_have_text(
+        "Escrevi enquanto estava fora"
+    )
+
+    await guest_writes(api, "Depois do reinício", wa_id=phone(71), name="Gustavo Pereira")
+    await expect(card(page, conversation_id).locator("[data-test=card-last-message]")).to_have_text("Depois do reinício")
+    assert await same_page(page) is True
+    log.assert_clean(allowed=OFFLINE)
+
+
+# -- screenshots and the layout at 1024 px -----------------------------------
+
+
+async def test_screenshots_and_tablet_layout(server, api, graph, browser, contexts, tmp_path_factory):
+    folder = artifacts_dir(tmp_path_factory.getbasetemp() / "artifacts")
+    print(f"console screenshots in {folder}")
+    a_minute_ago = time.time() - 60
+    conversation_id = await guest_writes(api, "Olha a foto do quarto", wa_id=phone(1), name="Ana Conceição", at=a_minute_ago)
+    await guest_sends_media(api, graph, conversation_id)
+    await guest_writes(api, "Oi, tudo bem?", wa_id=phone(81), name="Helena Costa")
+
+    context, log = await context_for(browser, contexts)
+    page = await open_console(context, server)
+    await page.screenshot(path=folder / "login-1024.png")
+    await log_in(page, server.tenant.users["admin"])
+    await expect(card(page, conversation_id)).to_be_visible()
+    await page.screenshot(path=folder / "board-1024.png")
+    await assert_board_fits(page)
+
+    await open_chat(page, conversation_id)
+    image = page.locator("[data-test=message-image]")
+    await expect(image).to_be_visible()
+    await image.evaluate("(img) => img.decode()")
+    await page.screenshot(path=folder / "chat-1024.png")
+    await assert_inside_viewport(page, "[data-test=composer]", 1024, 768)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 1024
+
+    await page.click("[data-test=nav-dashboard]")
+    await expect(page.locator("[data-test=stat-total]")).to_have_text("2")
+    await page.screenshot(path=folder / "dashboard-1024.png")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 1024
+
+    await page.click("[data-test=nav-users]")
+    await expect(page.locator("[data-test=user-row]")).to_have_count(5)
+    await page.screenshot(path=folder / "users-1024.png")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 1024
+
+    wide_context, wide_log = await context_for(browser, contexts, 1440, 900)
+    wide = await logged_in_page(wide_context, server, "admin")
+    await expect(card(wide, conversation_id)).to_be_visible()
+    await wide.screenshot(path=folder / "board-1440.png")
+    assert await wide.evaluate("document.documentElement.scrollWidth") <= 1440
+    await open_chat(wide, conversation_id)
+    await expect(wide.locator("[data-test=board]")).to_be_visible()
+    await wide.screenshot(path=folder / "board-chat-1440.png")
+    await assert_inside_viewport(wide, "[data-test=composer]", 1440, 900)
+    assert await wide.evaluate("document.documentElement.scrollWidth") <= 1440
+
+    for name in ("login-1024", "board-1024", "chat-1024", "dashboard-1024", "users-1024", "board-1440", "board-chat-1440"):
+        assert (folder / f"{name}.png").stat().st_size > 0
+    log.assert_clean()
+    wide_log.assert_clean()
+
+
+async def assert_board_fits(page: Page) -> None:
+    """Assert the board at 1024 px: no horizontal scroll, the four columns side by side, each inside the viewport."""
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 1024
+
+    boxes = [await page.locator(f"[data-test=column-{status}]").bounding_box() for status in COLUMNS]
+    for box in boxes:
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= 1024
+    for left, right in zip(boxes, boxes[1:]):
+        assert left["x"] + left["width"] <= right["x"]
+        assert abs(left["y"] - right["y"]) < 1
+
+
+async def assert_inside_viewport(page: Page, selector: str, width: int, height: int) -> None:
+    box = await page.locator(selector).bounding_box()
+    assert box is not None
+    assert box["x"] >= 0
+    assert box["y"] >= 0
+    assert box["x"] + box["width"] <= width
+    assert box["y"] + box["height"] <= height
