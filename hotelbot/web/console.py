@@ -66,9 +66,13 @@ async def index() -> Response:
 
 @blueprint.get("/app/<path:asset>")
 async def asset_file(asset: str) -> Response:
-    """Serve one console file; raise NotFound for anything outside the console folder or not a file."""
+    """Serve one console file. Raise NotFound for a path outside the console folder, a missing file or a hidden one.
+
+    A file is hidden when its name or the name of any folder on its path starts with a dot.
+    """
     path = safe_join(str(CONSOLE_DIR), asset)
-    if path is None or not Path(path).is_file() or Path(asset).name.startswith("."):
+    hidden = any(part.startswith(".") for part in Path(asset).parts)
+    if path is None or hidden or not Path(path).is_file():
         raise NotFound()
 
     suffix = Path(path).suffix
