@@ -312,3 +312,41 @@ async def test_killed_launcher_stops_server(installation):
     assert "hotelbot stopped" in server.log()
     # Only the launcher deletes the unpacked directory, so a killed launcher leaves it behind.
     assert [name[:4] for name in installation.unpacked()] == ["_MEI"]
+
+
+def test_bundle_has_console():
+    files, _ = bundle_contents()
+    console_dir = ROOT / "hotelbot" / "console"
+    source = {
+        "hotelbot/console/" + path.relative_to(console_dir).as_posix()
+        for path in console_dir.rglob("*")
+        if path.is_file() and not path.name.startswith(".")
+    }
+
+    assert "hotelbot/console/index.html" in source
+    assert "hotelbot/console/vendor/socket.io.esm.min.js" in source
+    assert sorted(source - files) == [], f"{EXECUTABLE} is older than the source tree: run `make dist`"
+
+
+async def test_executable_serves_console(installation):
+    assert installation.run("init").returncode == 0
+    server = serve(installation)
+    try:
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            page = await http.get(server.base_url + "/app/")
+            script = await http.get(server.base_url + "/app/js/main.js")
+            client = await http.get(server.base_url + "/app/vendor/socket.io.esm.min.js")
+    finally:
+        exit_code = stop(server)
+
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert '<script type="module" src="/app/js/main.js"></script>' in page.text
+    assert script.status_code == 200
+    assert script.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert 'import * as dashboard from "./views/dashboard.js";' in script.text
+    assert client.status_code == 200
+    assert client.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert client.content == (ROOT / "hotelbot" / "console" / "vendor" / "socket.io.esm.min.js").read_bytes()
+    assert exit_code == 0
+    assert installation.unpacked() == []

@@ -111,6 +111,11 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/static/<path:filename>"): Case("GET", "/static/../hotelbot.db", "none", 404),
     ("GET", "/openapi.json"): Case("GET", "/openapi.json", "none", 200),
     ("GET", "/templates"): Case("GET", "/templates", "user", 200),
+    ("GET", "/team"): Case("GET", "/team", "user", 200),
+    ("GET", "/"): Case("GET", "/", "none", 302),
+    ("GET", "/app"): Case("GET", "/app", "none", 301),
+    ("GET", "/app/"): Case("GET", "/app/", "none", 200),
+    ("GET", "/app/<path:asset>"): Case("GET", "/app/js/main.js", "none", 200),
     ("GET", "/users"): Case("GET", "/users", "user", 200),
     ("POST", "/users"): Case("POST", "/users", "user", 409, json={
         "email": "{a_email}", "name": "Intrusa", "role": "ADMIN", "password": "senha-segura-123"}),
