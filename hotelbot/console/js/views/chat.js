@@ -1,0 +1,168 @@
+// The chat of one conversation, which the board mounts beside or over its columns. It shows the
+// header with the hand-over actions, the history and the reply box. While it is open the server's
+// events keep it current, and after a reconnection it fetches both again.
+import { api } from "../api.js";
+import { h, replace } from "../dom.js";
+import { on } from "../events.js";
+import { guestName } from "../format.js";
+import { define, t } from "../i18n.js";
+import * as socket from "../socket.js";
+import { createComposer } from "./chat-composer.js";
+import { createHeader } from "./chat-header.js";
+import { History } from "./chat-history.js";
+
+define({
+  "pt-BR": {
+    "chat.label": "Conversa com {guest}",
+    "chat.labelLoading": "Conversa",
+    "chat.notFound": "Conversa não encontrada. Ela pode ter sido apagada, ou o link é de outro hotel.",
+  },
+  en: {
+    "chat.label": "Conversation with {guest}",
+    "chat.labelLoading": "Conversation",
+    "chat.notFound": "Conversation not found. It may have been deleted, or the link belongs to another hotel.",
+  },
+});
+
+/**
+ * Mount the chat of `conversationId` into `container`, replacing its content. The back button
+ * and the Escape key call `onClose()`. Returns the function that unmounts the chat.
+ */
+export function mountChat(container, conversationId, { onClose = () => {} } = {}) {
+  const chat = new Chat(conversationId, onClose);
+  replace(container, chat.element);
+  chat.start();
+  return () => chat.destroy();
+}
+
+class Chat {
+  constructor(conversationId, onClose) {
+    this.id = conversationId;
+    this.path = `/conversations/${encodeURIComponent(conversationId)}`;
+    this.onClose = onClose;
+    this.conversation = null;
+    this.destroyed = false;
+    this.reading = null;
+    this.readAgain = false;
+    this.stops = [];
+    this.onVisibilityChange = () => this.conversation?.unreadCount && this.markRead();
+
+    this.header = createHeader({ conversationId, onClose, onChange: (conversation) => this.setConversation(conversation) });
+    this.history = new History(conversationId);
+    this.composer = createComposer({
+      conversationId,
+      onSent: (message) => this.history.upsert(message, { reveal: true }),
+      onWindowClosed: () => this.loadConversation(),
+    });
+    this.element = h("section", {
+      class: "chat", "data-test": "chat", dataset: { conversationId }, "aria-label": t("chat.labelLoading"),
+      on: { keydown: (event) => this.onKeyDown(event) },
+    });
+  }
+
+  start() {
+    this.listen();
+    socket.join(this.id);
+    this.open();
+  }
+
+  async open() {
+    replace(this.element, this.header.element, this.history.element, this.composer.element);
+    this.history.loadNewest();
+    if (!(await this.loadConversation())) return;
+    this.composer.focus();
+    if (this.conversation.unreadCount) this.markRead();
+  }
+
+  destroy() {
+    this.destroyed = true;
+    for (const stop of this.stops) stop();
+    document.removeEventListener("visibilitychange", this.onVisibilityChange);
+    socket.leave(this.id);
+    this.history.destroy();
+    this.composer.destroy();
+  }
+
+  listen() {
+    const ours = (conversationId) => conversationId === this.id;
+    this.stops.push(
+      on("server:message:new", ({ message, conversation }) => {
+        if (!ours(message.conversationId)) return;
+        const added = this.history.upsert(message);
+        if (conversation) this.setConversation(conversation);
+        if (added && message.direction === "INBOUND") this.markRead();
+      }),
+      on("server:message:updated", ({ message }) => ours(message.conversationId) && this.history.update(message)),
+      on("server:message:status", (change) => ours(change.conversationId) && this.history.applyStatus(change)),
+      on("server:conversation:updated", ({ conversation }) => ours(conversation.id) && this.setConversation(conversation)),
+      on("server:conversation:assigned", ({ conversation }) => ours(conversation.id) && this.setConversation(conversation)),
+      on("resync", () => {
+        this.loadConversation();
+        this.history.refreshNewest();
+      }),
+    );
+    document.addEventListener("visibilitychange", this.onVisibilityChange);
+  }
+
+  /** Fetch the conversation; return true on success. A first load that fails replaces the chat with the error. */
+  async loadConversation() {
+    try {
+      const { conversation } = await api("GET", this.path);
+      if (this.destroyed) return false;
+      this.setConversation(conversation);
+      return true;
+    } catch (error) {
+      if (this.destroyed) return false;
+      if (!this.conversation) this.showFailure(error);
+      else console.warn("Conversation not refreshed", error);
+      return false;
+    }
+  }
+
+  setConversation(conversation) {
+    this.conversation = conversation;
+    this.element.setAttribute("aria-label", t("chat.label", { guest: guestName(conversation.contact) }));
+    this.header.update(conversation);
+    this.composer.update(conversation);
+  }
+
+  showFailure(error) {
+    const notFound = error.status === 404;
+    replace(this.element, h("div", { class: "chat-failure", role: "alert" },
+      h("button", { type: "button", class: "chat-back", "data-test": "chat-back", on: { click: this.onClose } }, "← ", t("common.close")),
+      h("p", { "data-test": "chat-error" }, notFound ? t("chat.notFound") : error.message),
+      notFound ? null : h("button", { type: "button", class: "secondary", on: { click: () => this.open() } }, t("common.retry"))));
+  }
+
+  /**
+   * Set the unread count to zero, only while the page is visible: a hidden tab marks the
+   * conversation read when it is shown again. A request already running is followed by one more.
+   */
+  async markRead() {
+    if (document.visibilityState !== "visible" || this.destroyed) return;
+    if (this.reading) {
+      this.readAgain = true;
+      return;
+    }
+    this.reading = api("POST", `${this.path}/read`);
+    try {
+      const { conversation } = await this.reading;
+      if (!this.destroyed) this.setConversation(conversation);
+    } catch (error) {
+      console.warn("Conversation not marked read", error);
+    } finally {
+      this.reading = null;
+    }
+    if (this.readAgain) {
+      this.readAgain = false;
+      this.markRead();
+    }
+  }
+
+  onKeyDown(event) {
+    if (event.key !== "Escape" || event.defaultPrevented) return;
+    if (event.target.closest("dialog, input, textarea, select")) return;
+    event.preventDefault();
+    this.onClose();
+  }
+}
