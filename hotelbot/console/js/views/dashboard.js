@@ -81,14 +81,18 @@ const STATUSES = ["BOT", "OPEN", "IN_PROGRESS", "CLOSED"];
 const PRIORITIES = ["LOW", "MEDIUM", "HIGH", "URGENT"];
 const REFRESH_EVENTS = ["server:conversation:updated", "server:message:new", "server:escalation:new"];
 
-// The unit and period chosen last, kept while the console stays open.
+// The unit and period chosen last, kept while the console stays open and reset for another user.
 let chosenUnit = null;
 let chosenPeriod = null;
+let chosenBy = null;
 
 /** Draw the dashboard into `root` and return the function that stops its listeners and timer. */
 export function mount(root) {
-  chosenUnit ??= session.user.role === "ATTENDANT" && session.user.hotelUnit ? session.user.hotelUnit : "all";
-  chosenPeriod ??= defaultPeriod(session.tenant?.timeZone);
+  if (chosenBy !== session.user.id) {
+    chosenBy = session.user.id;
+    chosenUnit = session.user.role === "ATTENDANT" && session.user.hotelUnit ? session.user.hotelUnit : "all";
+    chosenPeriod = defaultPeriod(session.tenant?.timeZone);
+  }
   const view = buildView();
   replace(root, view.element);
 
