@@ -168,6 +168,7 @@ function userRow(user, actions) {
   const buttons = user.active ? [
     button("user-edit", t("users.edit"), actions.edit),
     button("user-reset-password", t("users.resetPassword"), actions.resetPassword),
+    // NOTE: the API's user JSON carries no lock state, so Unlock shows for every active user.
     button("user-unlock", t("users.unlock"), actions.unlock),
     self ? null : button("user-deactivate", t("users.deactivate"), actions.deactivate),
   ] : [];
