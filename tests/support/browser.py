@@ -33,8 +33,11 @@ LAUNCH_ARGS = [
 # How long a test waits for the console to show something (milliseconds, as Playwright counts).
 WAIT_MS = 10_000
 expect.set_options(timeout=WAIT_MS)
-# Chromium's line for an HTTP error response. A 401 is expected on the login page and when a reload resumes.
-HTTP_401 = re.compile(r"status of 401\b")
+# Chromium's line for a 401 response to a login with a wrong password, or to the refresh that tries to resume a
+# session before anyone logged in. These are the only HTTP errors a page may log without failing its test.
+EXPECTED_401 = re.compile(r"status of 401\b.*/auth/(login|refresh)\)$")
+# Addresses a page may load: the server on loopback, and data and blob URLs it builds itself.
+LOCAL_URL = re.compile(r"^(https?|wss?)://127\.0\.0\.1(:\d+)?/|^(data|blob):")
 
 # Records CSP violations and replaces window.Notification with a recorder whose permission is "granted".
 RECORDERS = """
@@ -74,16 +77,22 @@ async def launch_chromium(playwright: Playwright) -> Browser:
 
 @dataclasses.dataclass
 class PageLog:
-    """What the console's pages of one browser context logged: console errors, uncaught errors, CSP violations."""
+    """What the console's pages of one browser context did: console errors, uncaught errors, CSP violations,
+    requests to any address but the server on loopback, and the browser notifications shown."""
 
     errors: list[str] = dataclasses.field(default_factory=list)
     csp_violations: list[str] = dataclasses.field(default_factory=list)
+    outside_requests: list[str] = dataclasses.field(default_factory=list)
     notifications: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
     def on_console(self, message: ConsoleMessage) -> None:
         if message.type == "error":
             location = message.location.get("url", "")
             self.errors.append(f"{message.text} ({location})" if location else message.text)
+
+    def on_url(self, url: str) -> None:
+        if not LOCAL_URL.match(url):
+            self.outside_requests.append(url)
 
     def on_csp_violation(self, description: str) -> None:
         self.csp_violations.append(description)
@@ -92,12 +101,13 @@ class PageLog:
         self.notifications.append({"title": title, "body": body})
 
     def unexpected_errors(self, allowed: tuple[re.Pattern[str], ...] = ()) -> list[str]:
-        """Return the console errors that are neither a 401 response nor match one of ``allowed``."""
-        patterns = (HTTP_401, *allowed)
+        """Return the console errors that are neither an expected 401 response nor match one of ``allowed``."""
+        patterns = (EXPECTED_401, *allowed)
         return [error for error in self.errors if not any(pattern.search(error) for pattern in patterns)]
 
     def assert_clean(self, allowed: tuple[re.Pattern[str], ...] = ()) -> None:
         assert self.csp_violations == []
+        assert self.outside_requests == []
         assert self.unexpected_errors(allowed) == []
 
 
@@ -120,6 +130,8 @@ async def new_context(browser: Browser, width: int = 1024, height: int = 768) ->
 def _watch(page: Page, log: PageLog) -> None:
     page.on("console", log.on_console)
     page.on("pageerror", lambda error: log.errors.append(f"uncaught: {error}"))
+    page.on("request", lambda request: log.on_url(request.url))
+    page.on("websocket", lambda websocket: log.on_url(websocket.url))
 
 
 async def open_console(context: BrowserContext, server: ServerProcess) -> Page:
