@@ -442,9 +442,10 @@ async def test_reconnects_after_restart_and_resyncs(server, api, browser, contex
 # -- screenshots and the layout at 1024 px -----------------------------------
 
 
-async def test_screenshots_and_tablet_layout(server, api, graph, browser, contexts, tmp_path_factory):
+async def test_screenshots_and_tablet_layout(server, api, graph, browser, contexts, tmp_path_factory, capsys):
     folder = artifacts_dir(tmp_path_factory.getbasetemp() / "artifacts")
-    print(f"console screenshots in {folder}")
+    with capsys.disabled():
+        print(f"\nconsole screenshots in {folder}")
     a_minute_ago = time.time() - 60
     conversation_id = await guest_writes(api, "Olha a foto do quarto", wa_id=phone(1), name="Ana Conceição", at=a_minute_ago)
     await guest_sends_media(api, graph, conversation_id)
@@ -456,7 +457,7 @@ async def test_screenshots_and_tablet_layout(server, api, graph, browser, contex
     await log_in(page, server.tenant.users["admin"])
     await expect(card(page, conversation_id)).to_be_visible()
     await page.screenshot(path=folder / "board-1024.png")
-    await assert_board_fits(page)
+    await assert_board_fits(page, 1024)
 
     await open_chat(page, conversation_id)
     image = page.locator("[data-test=message-image]")
@@ -480,7 +481,7 @@ async def test_screenshots_and_tablet_layout(server, api, graph, browser, contex
     wide = await logged_in_page(wide_context, server, "admin")
     await expect(card(wide, conversation_id)).to_be_visible()
     await wide.screenshot(path=folder / "board-1440.png")
-    assert await wide.evaluate("document.documentElement.scrollWidth") <= 1440
+    await assert_board_fits(wide, 1440)
     await open_chat(wide, conversation_id)
     await expect(wide.locator("[data-test=board]")).to_be_visible()
     await wide.screenshot(path=folder / "board-chat-1440.png")
@@ -493,15 +494,19 @@ async def test_screenshots_and_tablet_layout(server, api, graph, browser, contex
     wide_log.assert_clean()
 
 
-async def assert_board_fits(page: Page) -> None:
-    """Assert the board at 1024 px: no horizontal scroll, the four columns side by side, each inside the viewport."""
-    assert await page.evaluate("document.documentElement.scrollWidth") <= 1024
+async def assert_board_fits(page: Page, width: int) -> None:
+    """Assert that the page does not scroll sideways and shows the four columns side by side inside ``width``."""
+    assert await page.evaluate("document.documentElement.scrollWidth") <= width
 
-    boxes = [await page.locator(f"[data-test=column-{status}]").bounding_box() for status in COLUMNS]
+    boxes = []
+    for status in COLUMNS:
+        column = page.locator(f"[data-test=column-{status}]")
+        await expect(column).to_be_visible()
+        boxes.append(await column.bounding_box())
     for box in boxes:
         assert box is not None
         assert box["x"] >= 0
-        assert box["x"] + box["width"] <= 1024
+        assert box["x"] + box["width"] <= width
     for left, right in zip(boxes, boxes[1:]):
         assert left["x"] + left["width"] <= right["x"]
         assert abs(left["y"] - right["y"]) < 1
