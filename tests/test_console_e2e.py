@@ -157,11 +157,10 @@ def wamid_of(api: Api, conversation_id: str, text: str) -> str:
 
 async def guest_sends_media(api: Api, graph, conversation_id: str) -> None:
     """Post a real JPEG photo and a real Ogg/Opus voice note from the guest ``phone(1)`` and wait until both are stored."""
-    graph.add_media("8101", jpeg(64), "image/jpeg")
-    graph.add_media("8102", ogg_opus(), "audio/ogg; codecs=opus")
-    for fixture, media_id, content in (
-        ("inbound-image.json", "8101", jpeg(64)), ("inbound-audio-voice.json", "8102", ogg_opus()),
-    ):
+    photo, voice_note = jpeg(64), ogg_opus()
+    graph.add_media("8101", photo, "image/jpeg")
+    graph.add_media("8102", voice_note, "audio/ogg; codecs=opus")
+    for fixture, media_id, content in (("inbound-image.json", "8101", photo), ("inbound-audio-voice.json", "8102", voice_note)):
         payload = media_webhook(fixture, media_id, content, new_wamid())
         payload["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = api.tenant.phone_number_id
         response = await api.server.post_webhook(api.http, payload, api.tenant)
