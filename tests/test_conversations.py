@@ -487,3 +487,21 @@ async def test_closed_since_invalid(api, value):
     assert response.json()["code"] == "VALIDATION_ERROR"
     assert response.json()["details"][0]["field"] == "closedSince"
     assert response.json()["error"] == "Requisição inválida."
+
+
+async def test_same_second_messages_keep_arrival_order(api):
+    moment = time.time() - 30
+    conversation_id = await guest_writes(api, "Primeira", wa_id=phone(8201), at=moment)
+    texts = ["Segunda", "Terceira", "Quarta"]
+    for text in texts:
+        await guest_writes(api, text, wa_id=phone(8201), at=moment)
+
+    newest_first = await api.call("GET", f"/conversations/{conversation_id}/messages?limit=2", "supervisor")
+    assert [item["content"] for item in newest_first.json()["items"]] == ["Quarta", "Terceira"]
+    cursor = newest_first.json()["nextCursor"]
+    older = await api.call("GET", f"/conversations/{conversation_id}/messages?limit=2&cursor={cursor}", "supervisor")
+    assert [item["content"] for item in older.json()["items"]] == ["Segunda", "Primeira"]
+    assert older.json()["nextCursor"] is None
+
+    conversation = await api.call("GET", f"/conversations/{conversation_id}", "supervisor")
+    assert conversation.json()["conversation"]["lastMessage"]["content"] == "Quarta"

@@ -55,7 +55,7 @@ def sample(generated) -> dict[str, Any]:
             " WHERE c.assigned_to_id IS NOT NULL AND c.hotel_unit IS NOT NULL LIMIT 1"
         ).fetchone()
         message = connection.execute(
-            "SELECT id, whatsapp_msg_id, created_at FROM messages WHERE conversation_id = ? LIMIT 1",
+            "SELECT id, whatsapp_msg_id, created_at, received_at FROM messages WHERE conversation_id = ? LIMIT 1",
             (conversation["id"],),
         ).fetchone()
         user = connection.execute("SELECT id, email FROM users WHERE tenant_id = ? LIMIT 1", (conversation["tenant_id"],)).fetchone()
@@ -94,7 +94,7 @@ CASES: list[tuple[str, Call, set[str]]] = [
     ("one conversation", lambda c, s: conversations.select_conversation_view(c, s["tenant_id"], s["id"]), {"sqlite_autoindex_conversations_1"}),
     ("messages of a conversation", lambda c, s: messages.select_messages(c, s["tenant_id"], s["id"], 50, None), {"messages_conversation"}),
     ("messages, next page", lambda c, s: messages.select_messages(
-        c, s["tenant_id"], s["id"], 50, (s["message"]["created_at"], s["message"]["id"])), {"messages_conversation"}),
+        c, s["tenant_id"], s["id"], 50, (s["message"]["created_at"], s["message"]["received_at"], s["message"]["id"])), {"messages_conversation"}),
     ("message by wamid", lambda c, s: messages.select_message_by_wamid(c, s["tenant_id"], s["message"]["whatsapp_msg_id"]), {"messages_wamid"}),
     ("message by id", lambda c, s: messages.select_message(c, s["tenant_id"], s["message"]["id"]), {"sqlite_autoindex_messages_1"}),
     ("guest by phone key", lambda c, s: conversations.select_conversation_by_contact(c, s["tenant_id"], phone_key=s["phone_key"]),

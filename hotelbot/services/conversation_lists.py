@@ -150,7 +150,7 @@ async def get_conversation(runtime: Any, principal: dict[str, Any], conversation
 
 
 async def list_messages(
-    runtime: Any, principal: dict[str, Any], conversation_id: str, limit: int, before: tuple[str, str] | None
+    runtime: Any, principal: dict[str, Any], conversation_id: str, limit: int, before: tuple[str, str, str] | None
 ) -> Page:
     """Return a page of a conversation's messages, newest first; raise NotFound."""
     tenant_id = principal["tenant_id"]
@@ -163,5 +163,5 @@ async def list_messages(
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = (last["created_at"], last["id"])
+        next_cursor = (last["created_at"], last["received_at"], last["id"])
     return Page(items, next_cursor)

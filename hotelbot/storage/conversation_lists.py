@@ -150,6 +150,6 @@ async def select_last_inbound_wamid(connection: aiosqlite.Connection, tenant_id:
         connection,
         "SELECT whatsapp_msg_id FROM messages WHERE tenant_id = ? AND conversation_id = ?"
         " AND direction = 'INBOUND' AND whatsapp_msg_id IS NOT NULL"
-        " ORDER BY created_at DESC, id DESC LIMIT 1",
+        " ORDER BY created_at DESC, received_at DESC, id DESC LIMIT 1",
         (tenant_id, conversation_id),
     )

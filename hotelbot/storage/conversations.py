@@ -17,7 +17,7 @@ SELECT c.*,
        (SELECT json_object('id', m.id, 'direction', m.direction, 'type', m.type,
                            'content', substr(coalesce(m.content, ''), 1, 200), 'createdAt', m.created_at)
           FROM messages m WHERE m.conversation_id = c.id
-          ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS last_message
+          ORDER BY m.created_at DESC, m.received_at DESC, m.id DESC LIMIT 1) AS last_message
   FROM conversations c
   JOIN contacts k ON k.id = c.contact_id
   LEFT JOIN escalations e ON e.conversation_id = c.id AND e.status != 'RESOLVED'

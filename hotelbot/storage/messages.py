@@ -52,21 +52,25 @@ async def select_message_by_wamid(connection: aiosqlite.Connection, tenant_id: s
 
 
 async def select_messages(
-    connection: aiosqlite.Connection, tenant_id: str, conversation_id: str, limit: int, before: tuple[str, str] | None
+    connection: aiosqlite.Connection, tenant_id: str, conversation_id: str, limit: int,
+    before: tuple[str, str, str] | None,
 ) -> list[dict]:
-    """Return a conversation's messages newest first, strictly older than ``before`` (created_at, id)."""
+    """Return a conversation's messages newest first, strictly older than ``before`` (created_at, received_at, id).
+
+    Meta's timestamps have whole seconds, so messages of one second are ordered by arrival.
+    """
     if before is None:
         return await fetch_all(
             connection,
             "SELECT * FROM messages WHERE tenant_id = ? AND conversation_id = ?"
-            " ORDER BY created_at DESC, id DESC LIMIT ?",
+            " ORDER BY created_at DESC, received_at DESC, id DESC LIMIT ?",
             (tenant_id, conversation_id, limit),
         )
     return await fetch_all(
         connection,
         "SELECT * FROM messages WHERE tenant_id = ? AND conversation_id = ?"
-        " AND (created_at, id) < (?, ?) ORDER BY created_at DESC, id DESC LIMIT ?",
-        (tenant_id, conversation_id, before[0], before[1], limit),
+        " AND (created_at, received_at, id) < (?, ?, ?) ORDER BY created_at DESC, received_at DESC, id DESC LIMIT ?",
+        (tenant_id, conversation_id, before[0], before[1], before[2], limit),
     )
 
 

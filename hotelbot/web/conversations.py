@@ -52,7 +52,7 @@ async def get_conversation(conversation_id: str) -> Response:
 @require_user()
 async def list_messages(conversation_id: str) -> Response:
     limit = page_limit()
-    before = decode_cursor(request.args.get("cursor"), 2)
+    before = decode_cursor(request.args.get("cursor"), 3)
     page = await conversation_lists.list_messages(runtime(), g.principal, conversation_id, limit, before)
     return _page_json(page)
 

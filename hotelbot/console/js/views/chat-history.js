@@ -71,7 +71,7 @@ function merge(current, incoming) {
 }
 
 function sortKey(message) {
-  return `${message.createdAt}|${message.id}`;
+  return `${message.createdAt}|${message.receivedAt}|${message.id}`;
 }
 
 export class History {
@@ -234,7 +234,7 @@ export class History {
     this.rerender(entry);
   }
 
-  /** Insert in (createdAt, id) order; return true when the message went to the end. */
+  /** Insert in the API's (createdAt, receivedAt, id) order; return true when the message went to the end. */
   insert(message) {
     const key = sortKey(message);
     let index = this.order.length;
