@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 from hotelbot.cache import Cache
@@ -61,14 +62,19 @@ class Runtime:
             shutdown_timeout=settings.shutdown_timeout,
         )
         self.graph_http: httpx.AsyncClient | None = None
-        self.n8n_http: httpx.AsyncClient | None = None
+        self.n8n_http: aiohttp.ClientSession | None = None
         self.graph: GraphClient | None = None
         self._background: set[asyncio.Task] = set()
         self._serve_lock: Any = None
 
+        from hotelbot.services.forwarding import FirstForwards
+        from hotelbot.services.inbound_drain import InboundDrain, InboxIntake
         from hotelbot.services.outbound import ConversationLocks
 
         self.outbound_locks = ConversationLocks()
+        self.inbound = InboundDrain(self)
+        self.intake = InboxIntake(self.db, self.spawn, self.inbound.wake)
+        self.forwards = FirstForwards(self)
 
     async def open(self) -> None:
         """Migrate and open the database, open HTTP clients, start the job queue.
@@ -90,9 +96,15 @@ class Runtime:
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
         )
         self.graph = GraphClient(self.graph_http, self.settings.graph_api_base, self.settings.graph_api_version)
-        self.n8n_http = httpx.AsyncClient(
-            timeout=httpx.Timeout(self.settings.forward_timeout, connect=min(5.0, self.settings.forward_timeout)),
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        # aiohttp rather than httpx for the forwards: about 0.13 ms of CPU per POST against 1 ms,
+        # which decides how many messages a second the server can hand to N8N. No cookies are
+        # kept, so one tenant's N8N cannot set any that reach another's.
+        self.n8n_http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=min(5.0, self.settings.forward_timeout), sock_read=self.settings.forward_timeout
+            ),
+            connector=aiohttp.TCPConnector(limit=50),
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
         from hotelbot.jobs.kinds import register_job_kinds, requeue_unfinished
@@ -108,12 +120,14 @@ class Runtime:
     async def close(self) -> None:
         """Stop the job queue (from a thread), close sockets, clients and the database."""
         await asyncio.to_thread(self.jobs.stop)
+        await self.forwards.wait()
         await self.realtime.close_all()
         for task in list(self._background):
             task.cancel()
-        for client in (self.graph_http, self.n8n_http):
-            if client is not None:
-                await client.aclose()
+        if self.graph_http is not None:
+            await self.graph_http.aclose()
+        if self.n8n_http is not None:
+            await self.n8n_http.close()
         await self.cache.close()
         await self.db.close()
         if self._serve_lock is not None:

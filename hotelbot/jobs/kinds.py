@@ -68,6 +68,11 @@ def register_job_kinds(runtime: Any) -> None:
         "inbound", run_inbox, settings.inbound_attempts, JOB_TIMEOUT, inbox_exhausted,
         describe=lambda payload: f"inbox {payload['inboxId']}",
     ))
+    async def run_drain(payload: dict[str, Any]) -> None:
+        await runtime.inbound.run()
+
+    # One attempt: a failed drain leaves its rows waiting, and the next webhook or the sweep takes them.
+    runtime.jobs.register(JobKind("inbound_drain", run_drain, 1, JOB_TIMEOUT))
     runtime.jobs.register(JobKind(
         "forward", run_forward, settings.forward_attempts, settings.forward_timeout + 5, forward_dead, pool=FORWARD_POOL,
         describe=lambda payload: f"tenant {payload['tenantId']} message {payload['messageId']}",
@@ -81,7 +86,7 @@ def register_job_kinds(runtime: Any) -> None:
 async def requeue_unfinished(runtime: Any) -> None:
     """Queue again every stored webhook not yet processed and every forward not yet delivered."""
     async with runtime.db.read() as connection:
-        inbox_ids = await inbox_store.select_unprocessed_inbox_ids(connection)
+        inbox = await inbox_store.select_unprocessed_inbox(connection)
         forwards = await message_store.select_pending_forwards(connection)
         downloads = await media_store.select_pending_downloads(connection)
         outbound = await fetch_all(
@@ -89,16 +94,21 @@ async def requeue_unfinished(runtime: Any) -> None:
             "SELECT DISTINCT tenant_id, conversation_id FROM messages WHERE direction = 'OUTBOUND' AND status = 'PENDING'",
         )
 
-    for inbox_id in inbox_ids:
-        await runtime.jobs.enqueue_async("inbound", {"inboxId": inbox_id})
+    # Rows that never failed go to the batch drain; a row that failed before gets its own job again.
+    if any(row["last_error"] is None for row in inbox):
+        runtime.inbound.wake()
+    for row in inbox:
+        if row["last_error"] is not None:
+            await runtime.jobs.enqueue_async("inbound", {"inboxId": row["id"]})
+    # Forwards start as first attempts on the loop, sharing their limit with new messages' forwards.
     for row in forwards:
-        await runtime.jobs.enqueue_async("forward", {"tenantId": row["tenant_id"], "messageId": row["id"]})
+        runtime.forwards.start(row["tenant_id"], row["id"])
     for row in downloads:
         await runtime.jobs.enqueue_async("media_download", {"tenantId": row["tenant_id"], "messageId": row["id"]}, priority=10)
     for row in outbound:
         await runtime.jobs.enqueue_async("outbound", {"tenantId": row["tenant_id"], "conversationId": row["conversation_id"]})
-    if inbox_ids or forwards or downloads or outbound:
+    if inbox or forwards or downloads or outbound:
         logger.info(
             "Queued unfinished work again: %d webhook(s), %d forward(s), %d download(s), %d conversation(s) with unsent replies",
-            len(inbox_ids), len(forwards), len(downloads), len(outbound),
+            len(inbox), len(forwards), len(downloads), len(outbound),
         )

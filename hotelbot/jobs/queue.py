@@ -29,13 +29,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import json
 import logging
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +264,38 @@ class JobQueue:
         else:
             metrics.JOBS.labels(kind.name, "done").inc()
             logger.info("Job %s done in %.3f s (%s, attempt %d)", kind.name, time.monotonic() - started, label, attempt)
+
+    @contextlib.contextmanager
+    def first_attempt_outside(self, name: str, payload: dict[str, Any]) -> Iterator[None]:
+        """Log the start of attempt 1 of job ``name`` run outside the queue, and count it as running for :meth:`has_job`."""
+        kind = self._kinds[name]
+        key = job_key(name, payload)
+        with self._counts_lock:
+            self._running[key] += 1
+        logger.info("Job %s attempt 1/%d started (%s)", name, kind.attempts, kind.describe(payload))
+        try:
+            yield
+        finally:
+            self._release(key)
+
+    def attempt_failed(
+        self,
+        name: str,
+        payload: dict[str, Any],
+        attempt: int,
+        error: str,
+        *,
+        logged: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        """Count a failed attempt of job ``name`` that ran outside the queue (a first try on the event loop).
+
+        Queues the next attempt with backoff, or after the last one runs the
+        kind's exhausted hook, exactly as for an attempt the queue ran. Call
+        from a thread, never from the event loop, which the hook needs.
+        """
+        kind = self._kinds[name]
+        self._attempt_failed(kind, payload, attempt, error, kind.describe(payload), logged=logged, retry_after=retry_after)
 
     def _attempt_failed(
         self,

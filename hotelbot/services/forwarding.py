@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-import httpx
+import aiohttp
 
 from hotelbot import metrics
 from hotelbot.forwarding import SIGNATURE_HEADER, encode_body, forward_body, sign_body
@@ -21,7 +21,63 @@ from hotelbot.storage.database import fetch_one
 
 logger = logging.getLogger(__name__)
 
+FORWARD_JOB = "forward"
 ASSISTANT_UNAVAILABLE = "Assistant unavailable: the message could not be delivered to N8N."
+
+
+class FirstForwards:
+    """The first attempt of each new message's forward, started on the event loop as soon as it is committed.
+
+    Going through the queue costs a write to Huey's file, a worker thread and
+    two log lines per message; here the first attempt skips all of that. A
+    failed first attempt is handed to the queue, which makes the next ones
+    with backoff and, after the last, keeps the dead letter and escalates.
+    The message's ``forward_state`` stays PENDING until N8N accepts it, so a
+    crash in between leaves it to the start-up pass. At most
+    ``forward_workers`` first attempts run at once.
+    """
+
+    def __init__(self, runtime: Any) -> None:
+        self._runtime = runtime
+        self._slots = asyncio.Semaphore(runtime.settings.forward_workers)
+        self._tasks: set[asyncio.Task] = set()
+
+    def start(self, tenant_id: str, message_id: str) -> None:
+        """Start the first attempt of a message's forward; call on the loop right after the commit."""
+        payload = {"tenantId": tenant_id, "messageId": message_id}
+        task = asyncio.get_running_loop().create_task(self._attempt(payload), name=f"forward-{message_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def wait(self) -> None:
+        """Wait for the first attempts under way (each is bounded by the forward timeout)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _attempt(self, payload: dict[str, Any]) -> None:
+        jobs = self._runtime.jobs
+        with jobs.first_attempt_outside(FORWARD_JOB, payload):
+            async with self._slots:
+                try:
+                    await forward_message(self._runtime, payload)
+                except JobFailed as exc:
+                    await self._failed(payload, str(exc), exc.retry_after, logged=False)
+                except Exception as exc:
+                    logger.exception("Forward of message %s crashed (tenant %s, attempt 1)", payload["messageId"], payload["tenantId"])
+                    await self._failed(payload, f"{type(exc).__name__}: {exc}", None, logged=True)
+                else:
+                    metrics.JOBS.labels(FORWARD_JOB, "done").inc()
+
+    async def _failed(self, payload: dict[str, Any], error: str, retry_after: float | None, logged: bool) -> None:
+        if not self._runtime.jobs.accepting:
+            logger.warning(
+                "Forward of message %s failed while stopping (tenant %s): %s; it stays pending for the next start",
+                payload["messageId"], payload["tenantId"], error,
+            )
+            return
+        await asyncio.to_thread(
+            self._runtime.jobs.attempt_failed, FORWARD_JOB, payload, 1, error, logged=logged, retry_after=retry_after
+        )
 
 
 async def forward_message(runtime: Any, payload: dict[str, Any]) -> None:
@@ -59,21 +115,32 @@ async def forward_message(runtime: Any, payload: dict[str, Any]) -> None:
     started = time.monotonic()
     limit = runtime.settings.forward_timeout
     try:
-        # httpx bounds each connect and read; this bounds the whole call, so an N8N that trickles bytes cannot hold a worker.
+        # The session bounds each connect and read; this bounds the whole call, so an N8N that trickles bytes cannot hold a worker.
         async with asyncio.timeout(limit):
-            response = await runtime.n8n_http.post(tenant.n8n_url, content=raw, headers=headers)
+            async with runtime.n8n_http.post(tenant.n8n_url, data=raw, headers=headers, allow_redirects=False) as response:
+                status = response.status
+                await response.read()
     except TimeoutError:
         raise JobFailed(f"N8N did not respond within {limit:g} s") from None
-    except httpx.HTTPError as exc:
-        raise JobFailed(f"N8N unreachable: {type(exc).__name__}") from None
+    except aiohttp.ClientError as exc:
+        raise JobFailed(f"N8N unreachable: {_failure_name(exc)}") from None
     finally:
         metrics.FORWARD_SECONDS.observe(time.monotonic() - started)
-    if response.status_code >= 300:
-        raise JobFailed(f"N8N answered {response.status_code}")
+    if status >= 300:
+        raise JobFailed(f"N8N answered {status}")
 
     async with runtime.db.write(single_statement=True) as connection:
         await message_store.update_message(connection, tenant_id, message_id, forward_state="DONE")
     logger.info("Message %s forwarded to N8N (tenant %s, conversation %s)", message["whatsapp_msg_id"], tenant_id, conversation["id"])
+
+
+def _failure_name(error: aiohttp.ClientError) -> str:
+    """Name a failed call to N8N with the words logs, dead letters and the docs use (httpx's names)."""
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return "ConnectError"
+    if isinstance(error, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError)):
+        return "RemoteProtocolError"
+    return type(error).__name__
 
 
 async def forward_exhausted(runtime: Any, payload: dict[str, Any], error: str, attempts: int) -> None:

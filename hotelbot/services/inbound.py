@@ -1,13 +1,16 @@
-"""Processing one stored webhook: guests' messages, delivery statuses, account errors.
+"""Processing stored webhooks: guests' messages, delivery statuses, account errors.
 
-Everything a webhook body changes is written in one transaction together with
-the inbox row's ``processed_at``, so a body is applied exactly once even when
-its job runs twice. Events are emitted and follow-up jobs queued after the
-commit.
+Everything a batch of webhook bodies changes is written in one transaction
+together with the inbox rows' ``processed_at``, so a body is applied exactly
+once even when two jobs take it. The transaction runs whole on the writer's
+thread (:meth:`Database.write_on_thread`), so the storage functions called
+here must await nothing but their connection. Events are emitted and
+follow-up jobs queued after the commit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -17,7 +20,7 @@ import aiosqlite
 
 from hotelbot import metrics
 from hotelbot.clock import new_id
-from hotelbot.domain.inbound import InboundMessage, InboundStatus, parse_webhook
+from hotelbot.domain.inbound import InboundMessage, InboundStatus, ParsedWebhook, parse_webhook
 from hotelbot.domain.phones import mask_phone, phone_key
 from hotelbot.realtime.sockets import conversation_room, tenant_room
 from hotelbot.serialize import conversation_json, message_json
@@ -39,15 +42,47 @@ class Outcome:
     downloads: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
 
+@dataclasses.dataclass
+class PreparedWebhook:
+    """A stored webhook body parsed, with the tenant of each phone number id it names."""
+
+    inbox_id: int
+    parsed: ParsedWebhook
+    tenants: dict[str, Tenant]
+
+
 async def process_inbox(runtime: Any, inbox_id: int) -> None:
-    """Apply the webhook body stored as inbox row ``inbox_id``; a processed row is skipped."""
+    """Apply the webhook body stored as inbox row ``inbox_id``; a processed row is skipped.
+
+    The job of one row: its retries, a replayed dead letter, a row the sweep found.
+    Raises what the transaction raised, so the queue retries it.
+    """
     async with runtime.db.read() as connection:
         row = await inbox_store.select_inbox(connection, inbox_id)
     if row is None or row["processed_at"] is not None:
         return
+    await process_inbox_rows(runtime, [row])
 
+
+async def process_inbox_rows(runtime: Any, rows: list[dict]) -> int:
+    """Apply the bodies of inbox ``rows`` (id and body) in one transaction; return how many were applied.
+
+    Rows processed meanwhile are skipped. Events are emitted and follow-up jobs
+    queued after the commit. On an error nothing of the batch is applied and the
+    error is raised.
+    """
+    prepared = [await _prepare(runtime, row["id"], row["body"]) for row in rows]
+    outcome = Outcome()
+
+    applied = await runtime.db.write_on_thread(lambda connection: _apply_batch(connection, runtime, prepared, outcome))
+
+    await _follow_up(runtime, outcome)
+    return applied
+
+
+async def _prepare(runtime: Any, inbox_id: int, body: bytes) -> PreparedWebhook:
     try:
-        payload = json.loads(row["body"])
+        payload = json.loads(body)
     except (ValueError, RecursionError):
         payload = None
     parsed = parse_webhook(payload)
@@ -62,38 +97,58 @@ async def process_inbox(runtime: Any, inbox_id: int) -> None:
             logger.warning("Webhook change for phone number id %s, which no tenant has (inbox %d); skipped", phone_number_id, inbox_id)
         else:
             tenants[phone_number_id] = tenant
+    return PreparedWebhook(inbox_id, parsed, tenants)
 
-    outcome = Outcome()
-    async with runtime.db.write() as connection:
-        current = await inbox_store.select_inbox(connection, inbox_id)
-        if current is None or current["processed_at"] is not None:
-            return
-        for message in parsed.messages:
-            if message.phone_number_id in tenants:
-                await _store_message(connection, tenants[message.phone_number_id], message, outcome, runtime)
-        for status in parsed.statuses:
-            if status.phone_number_id in tenants:
-                await _apply_status(connection, tenants[status.phone_number_id].id, status, outcome)
-        for error in parsed.errors:
-            tenant = tenants.get(error.phone_number_id or "")
-            await inbox_store.insert_account_error(connection, tenant.id if tenant else None, error.code, error.title, error.details)
-            metrics.ACCOUNT_ERRORS.labels(str(error.code)).inc()
-            logger.error(
-                "Meta reported an account error for tenant %s: code=%s title=%s",
-                tenant.id if tenant else "-", error.code, error.title,
-            )
-        await inbox_store.mark_inbox_processed(connection, inbox_id)
 
-    await _follow_up(runtime, outcome)
+async def _apply_batch(connection: Any, runtime: Any, batch: list[PreparedWebhook], outcome: Outcome) -> int:
+    """Apply each still unprocessed webhook of ``batch`` and mark it processed; return how many."""
+    waiting = await inbox_store.select_unprocessed_among(connection, [item.inbox_id for item in batch])
+    todo = [item for item in batch if item.inbox_id in waiting]
+    if not todo:
+        return 0
+
+    for item in todo:
+        await _apply_webhook(connection, runtime, item, outcome)
+    await inbox_store.mark_inbox_rows_processed(connection, [item.inbox_id for item in todo])
+    return len(todo)
+
+
+async def _apply_webhook(connection: Any, runtime: Any, item: PreparedWebhook, outcome: Outcome) -> None:
+    parsed, tenants = item.parsed, item.tenants
+    for message in parsed.messages:
+        if message.phone_number_id in tenants:
+            await _store_message(connection, tenants[message.phone_number_id], message, outcome, runtime)
+    for status in parsed.statuses:
+        if status.phone_number_id in tenants:
+            await _apply_status(connection, tenants[status.phone_number_id].id, status, outcome)
+    for error in parsed.errors:
+        tenant = tenants.get(error.phone_number_id or "")
+        await inbox_store.insert_account_error(connection, tenant.id if tenant else None, error.code, error.title, error.details)
+        metrics.ACCOUNT_ERRORS.labels(str(error.code)).inc()
+        logger.error(
+            "Meta reported an account error for tenant %s: code=%s title=%s",
+            tenant.id if tenant else "-", error.code, error.title,
+        )
 
 
 async def _follow_up(runtime: Any, outcome: Outcome) -> None:
+    """Start the batch's forwards, emit its events, then queue its downloads in one hand-over to a thread.
+
+    The forwards start first, so each reads the guest's details before a
+    webhook sent in answer to an event can change them.
+    """
+    for tenant_id, message_id in outcome.forwards:
+        runtime.forwards.start(tenant_id, message_id)
     for event, payload, rooms in outcome.events:
         await runtime.realtime.emit(event, payload, rooms)
-    for tenant_id, message_id in outcome.forwards:
-        await runtime.jobs.enqueue_async("forward", {"tenantId": tenant_id, "messageId": message_id})
-    for tenant_id, message_id in outcome.downloads:
-        await runtime.jobs.enqueue_async("media_download", {"tenantId": tenant_id, "messageId": message_id}, priority=10)
+
+    if outcome.downloads:
+        await asyncio.to_thread(_queue_downloads, runtime.jobs, outcome.downloads)
+
+
+def _queue_downloads(queue: Any, downloads: list[tuple[str, str]]) -> None:
+    for tenant_id, message_id in downloads:
+        queue.enqueue("media_download", {"tenantId": tenant_id, "messageId": message_id}, priority=10)
 
 
 async def _reply_reference(connection: aiosqlite.Connection, tenant_id: str, wamid: str | None) -> dict | None:

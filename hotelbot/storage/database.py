@@ -14,9 +14,9 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000
 REOPEN_INTERVAL_SECONDS = 1.0
 READER_WAIT_SECONDS = 5.0
+
+T = TypeVar("T")
 
 
 def _row_factory(cursor: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
@@ -165,6 +167,31 @@ class Database:
         except sqlite3.Error as error:
             logger.error("Database connections could not be opened again: %s: %s", self.path, error)
 
+    async def write_on_thread(self, work: Callable[[DirectConnection], Coroutine[Any, Any, T]]) -> T:
+        """Run ``work`` on the writer's thread inside ``BEGIN IMMEDIATE``; commit and return its result.
+
+        ``work`` gets a :class:`DirectConnection` and must await nothing else,
+        so a whole batch of statements costs one hand-over to the writer's
+        thread instead of one per statement. On an error everything is rolled
+        back and the error raised, as with :meth:`write`.
+        """
+
+        def run() -> T:
+            connection = self._writer._conn
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                result = run_to_completion(work(DirectConnection(connection)))
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+            return result
+
+        async with self.write(single_statement=True) as writer:
+            # aiosqlite has no public way to run a function on its thread; _execute is that way in 0.22.
+            return await writer._execute(run)
+
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
         """Yield a read-only connection from the pool."""
@@ -173,6 +200,45 @@ class Database:
             yield reader
         finally:
             self._readers.put_nowait(reader)
+
+
+class DirectConnection:
+    """A plain sqlite3 connection behind the coroutine methods the storage functions use.
+
+    Only for code already on the connection's own thread: each call runs at
+    once, so a coroutine built from storage functions never suspends and
+    :func:`run_to_completion` can run it there.
+    """
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._connection.in_transaction
+
+    async def execute(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
+        return self._connection.execute(sql, parameters)
+
+    async def executemany(self, sql: str, parameters: Iterable[Any]) -> sqlite3.Cursor:
+        return self._connection.executemany(sql, parameters)
+
+    async def execute_fetchall(self, sql: str, parameters: Any = ()) -> list:
+        return self._connection.execute(sql, parameters).fetchall()
+
+
+def run_to_completion(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends and return its result.
+
+    Raises RuntimeError (after closing the coroutine) if it waits on anything,
+    which means it reached outside its DirectConnection.
+    """
+    try:
+        coroutine.send(None)
+    except StopIteration as finished:
+        return finished.value
+    coroutine.close()
+    raise RuntimeError("work run on the writer's thread waited on something other than its connection")
 
 
 # Each aiosqlite call is a round trip to the connection's thread, and a cursor's

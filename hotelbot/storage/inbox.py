@@ -18,13 +18,52 @@ async def insert_inbox(connection: aiosqlite.Connection, body: bytes) -> int:
     return cursor.lastrowid
 
 
+async def insert_inbox_bodies(connection: aiosqlite.Connection, bodies: list[bytes]) -> None:
+    """Insert one inbox row per body, all received now (the caller's transaction makes them one commit)."""
+    received = now_iso()
+    await connection.executemany("INSERT INTO inbox (received_at, body) VALUES (?, ?)", [(received, body) for body in bodies])
+
+
+async def select_waiting_inbox(connection: aiosqlite.Connection, after_id: int, limit: int) -> list[dict]:
+    """Return up to ``limit`` unprocessed rows never failed, with ids above ``after_id``, oldest first.
+
+    Rows that failed once (``last_error`` set) are left to their own retry jobs.
+    """
+    return await fetch_all(
+        connection,
+        "SELECT id, body FROM inbox WHERE processed_at IS NULL AND last_error IS NULL AND id > ? ORDER BY id LIMIT ?",
+        (after_id, limit),
+    )
+
+
+async def select_unprocessed_inbox(connection: aiosqlite.Connection) -> list[dict]:
+    """Return the id and last error of every unprocessed row, oldest first."""
+    return await fetch_all(connection, "SELECT id, last_error FROM inbox WHERE processed_at IS NULL ORDER BY id")
+
+
+async def select_unprocessed_among(connection: aiosqlite.Connection, inbox_ids: list[int]) -> set[int]:
+    """Return which of ``inbox_ids`` are not processed yet."""
+    placeholders = ", ".join("?" for _ in inbox_ids)
+    rows = await fetch_all(
+        connection, f"SELECT id FROM inbox WHERE id IN ({placeholders}) AND processed_at IS NULL", tuple(inbox_ids)
+    )
+    return {row["id"] for row in rows}
+
+
+async def mark_inbox_rows_processed(connection: aiosqlite.Connection, inbox_ids: list[int]) -> None:
+    placeholders = ", ".join("?" for _ in inbox_ids)
+    await connection.execute(
+        f"UPDATE inbox SET processed_at = ? WHERE id IN ({placeholders})", (now_iso(), *inbox_ids)
+    )
+
+
+async def note_inbox_error(connection: aiosqlite.Connection, inbox_id: int, error: str) -> None:
+    """Keep a failed attempt's error on the row, which hands the row from the batch drain to its own retry job."""
+    await connection.execute("UPDATE inbox SET last_error = ? WHERE id = ?", (error[:2000], inbox_id))
+
+
 async def select_inbox(connection: aiosqlite.Connection, inbox_id: int) -> dict | None:
     return await fetch_one(connection, "SELECT * FROM inbox WHERE id = ?", (inbox_id,))
-
-
-async def select_unprocessed_inbox_ids(connection: aiosqlite.Connection) -> list[int]:
-    rows = await fetch_all(connection, "SELECT id FROM inbox WHERE processed_at IS NULL ORDER BY id")
-    return [row["id"] for row in rows]
 
 
 async def mark_inbox_processed(connection: aiosqlite.Connection, inbox_id: int) -> None:

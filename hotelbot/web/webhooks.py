@@ -13,7 +13,6 @@ from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
 from hotelbot import metrics
 from hotelbot.errors import PayloadTooLarge, ServiceUnavailable, Unauthorized, ValidationFailed, Forbidden
-from hotelbot.storage import inbox as inbox_store
 from hotelbot.web.body_limits import allow_large_body
 from hotelbot.web.guards import runtime
 from hotelbot.web.requests import client_address
@@ -52,16 +51,6 @@ async def verify() -> Response:
 
     logger.info("Webhook verification accepted")
     return Response(challenge, status=200, content_type="text/plain; charset=utf-8")
-
-
-async def _store_and_queue(body: bytes) -> int:
-    async with runtime().db.write(single_statement=True) as connection:
-        inbox_id = await inbox_store.insert_inbox(connection, body)
-    # NOTE: a Huey job per webhook costs about 1 ms of CPU, and a 2-core VM processed
-    # about 110 messages/s in all (docs/benchmarks.md). One job draining every
-    # waiting inbox row would spend that cost once per batch.
-    await runtime().jobs.enqueue_async("inbound", {"inboxId": inbox_id})
-    return inbox_id
 
 
 async def _read_body(limit: int) -> bytes:
@@ -148,12 +137,12 @@ async def receive() -> Response:
     await _check_signer_owns_numbers(body, payload)
 
     try:
-        # Shielded so a client that disconnects cannot cancel between the insert and the enqueue.
-        inbox_id = await asyncio.shield(_store_and_queue(body))
+        # Concurrent webhooks share one inbox commit; the 200 goes out only after it.
+        # Shielded so a client that disconnects cannot withdraw a body from a commit under way.
+        await asyncio.shield(runtime().intake.store(body))
     except Exception:
         logger.exception("Storing a webhook failed; responding 503 so Meta retries")
         metrics.WEBHOOKS.labels("store_failed").inc()
         raise ServiceUnavailable() from None
     metrics.WEBHOOKS.labels("accepted").inc()
-    logger.debug("Webhook stored as inbox %d", inbox_id)
     return jsonify({"ok": True})
