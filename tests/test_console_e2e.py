@@ -357,6 +357,48 @@ async def test_assume_reply_ticks_and_close(server, api, graph, browser, context
     log.assert_clean()
 
 
+# -- hostile guest text ------------------------------------------------------
+
+
+async def test_direction_controls_cannot_reorder_text(server, api, graph, browser, contexts):
+    """A right-to-left override in a guest's name or file name is dropped, so it cannot reverse the
+    escalation reason after the name or disguise a file's extension."""
+    context, log = await context_for(browser, contexts)
+    page = await logged_in_page(context, server, "attendant_campos")
+    conversation_id = await guest_writes(api, "Quero meu dinheiro", wa_id=phone(1), name="\u202eRoberto Dias")
+    await expect(card(page, conversation_id).locator("[data-test=card-guest]")).to_have_text("Roberto Dias")
+
+    await escalate(api, phone(1), "Reembolso de 150 reais", "Campos do Jordão")
+    await expect(page.locator("[data-test=toast-alert]")).to_have_text(
+        "Atendimento pedido por Roberto Dias: Reembolso de 150 reais"
+    )
+    assert await wait_for_notifications(log, 1) == [{
+        "title": "Novo atendimento: Roberto Dias",
+        "body": "Campos do Jordão · Reembolso de 150 reais",
+    }]
+
+    document = b"%PDF-1.4\n%%EOF\n"
+    graph.add_media("8201", document, "application/pdf")
+    payload = media_webhook(
+        "inbound-document.json", "8201", document, new_wamid(),
+        filename="fatura\u202efdp.exe", caption="Segue a fatura\u202e 123",
+    )
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["metadata"]["phone_number_id"] = api.tenant.phone_number_id
+    value["contacts"] = [{"profile": {"name": "\u202eRoberto Dias"}, "wa_id": phone(1)}]
+    response = await api.server.post_webhook(api.http, payload, api.tenant)
+    assert response.status_code == 200, response.text
+
+    await open_chat(page, conversation_id)
+    link = page.locator("[data-test=message-document]")
+    await expect(link.locator(".file-name")).to_have_text("faturafdp.exe")
+    assert await link.get_attribute("download") == "faturafdp.exe"
+    caption = page.locator("[data-test=message][data-type=DOCUMENT] [data-test=message-text]")
+    await expect(caption).to_have_text("Segue a fatura 123")
+    await expect(page.locator("[data-test=chat-guest]")).to_have_text("Roberto Dias")
+    log.assert_clean()
+
+
 # -- media -------------------------------------------------------------------
 
 

@@ -1,4 +1,5 @@
 // Formatting of times, durations and people for display.
+import { plainText } from "./dom.js";
 import { currentLanguage, t } from "./i18n.js";
 
 /** "14:05" for today, "03/12 14:05" for another day, in the browser's time zone. */
@@ -34,8 +35,11 @@ export function startOfToday() {
   return today;
 }
 
-/** The guest's name, else their phone with a plus, else their WhatsApp username id. */
+/**
+ * Return the guest's name, else their phone with a plus, else their WhatsApp username id. Direction
+ * controls are removed, because toasts and notifications place the name inside longer texts.
+ */
 export function guestName(contact) {
   if (!contact) return "";
-  return contact.name || (contact.phone ? `+${contact.phone}` : contact.userId || "");
+  return plainText(contact.name || (contact.phone ? `+${contact.phone}` : contact.userId || ""));
 }

@@ -1,7 +1,7 @@
 // Escalations for the attendant's units: a sound, a browser notification, a toast and a badge.
 // The server sends `escalation:new` only to the sockets of the escalation's unit (and to those
 // who work for every unit), so every event that arrives here is for this attendant.
-import { h, toast } from "./dom.js";
+import { h, plainText, toast } from "./dom.js";
 import { emit, on } from "./events.js";
 import { guestName } from "./format.js";
 import { define, t } from "./i18n.js";
@@ -27,11 +27,12 @@ export function startNotifications(openConversation) {
   return on("server:escalation:new", ({ escalation, conversation }) => {
     const guest = guestName(conversation.contact);
     const unit = escalation.hotelUnit || t("common.noUnit");
+    const reason = plainText(escalation.reason || "");
     unseen += 1;
     emit("escalations:unseen", unseen);
     beep();
-    toast(t("notify.toast", { guest, reason: escalation.reason }), "alert", 10000);
-    showSystemNotification(t("notify.title", { guest }), t("notify.body", { unit, reason: escalation.reason }),
+    toast(t("notify.toast", { guest, reason }), "alert", 10000);
+    showSystemNotification(t("notify.title", { guest }), t("notify.body", { unit, reason }),
       () => openConversation(conversation.id));
   });
 }
