@@ -199,6 +199,22 @@ async def test_login_wrong_then_right_password_and_reload(server, browser, conte
     log.assert_clean()
 
 
+async def test_login_shows_field_details(server, browser, contexts):
+    context, log = await context_for(browser, contexts)
+    page = await open_console(context, server)
+
+    await page.fill("[data-test=login-email]", server.tenant.users["attendant_campos"])
+    await page.fill("[data-test=login-password]", "curta")
+    await page.click("[data-test=login-submit]")
+    error = page.locator("[data-test=login-error]")
+    await expect(error).to_have_text("Requisição inválida. Senha: Deve ter pelo menos 8 caractere(s).")
+    assert await page.locator("[data-test=board]").count() == 0
+
+    await log_in(page, server.tenant.users["attendant_campos"])
+    await expect(page.locator("[data-test=board]")).to_be_visible()
+    log.assert_clean(allowed=(re.compile(r"status of 400\b.*/auth/login\)$"),))
+
+
 async def test_recorder_reports_csp_violation(server, browser, contexts):
     context, log = await context_for(browser, contexts)
     page = await open_console(context, server)

@@ -1,4 +1,5 @@
-// The login screen: the API's own message on failure ("Credenciais inválidas").
+// The login screen: the API's own message on failure ("Credenciais inválidas"), followed by
+// what a rejected field needs ("Senha: Deve ter pelo menos 8 caractere(s).").
 import { h, replace } from "../dom.js";
 import { define, t } from "../i18n.js";
 import { login } from "../session.js";
@@ -42,7 +43,7 @@ export function mount(root, { onLoggedIn }) {
       await login(email.value.trim(), password.value);
       onLoggedIn();
     } catch (failure) {
-      error.textContent = failure.message;
+      error.textContent = failureText(failure);
       error.hidden = false;
       submit.disabled = false;
       submit.textContent = t("login.submit");
@@ -53,4 +54,13 @@ export function mount(root, { onLoggedIn }) {
   replace(root, h("main", { class: "login-screen" }, form));
   email.focus();
   return null;
+}
+
+/** Return the API's message followed by the field and reason of each detail the API listed. */
+function failureText(failure) {
+  const labels = { email: t("login.email"), password: t("login.password") };
+  const details = failure.details
+    .filter((detail) => detail.message)
+    .map((detail) => (labels[detail.field] ? `${labels[detail.field]}: ${detail.message}` : detail.message));
+  return [failure.message, ...details].join(" ");
 }
