@@ -461,6 +461,24 @@ async def test_closed_window_disables_composer(server, api, browser, contexts):
     log.assert_clean()
 
 
+# -- sessions that end elsewhere ---------------------------------------------
+
+
+async def test_deactivated_user_sees_login(server, api, browser, contexts):
+    """The server closes a deactivated user's socket: the open console must end the session, not wait offline."""
+    context, log = await context_for(browser, contexts)
+    page = await logged_in_page(context, server, "attendant_ubatuba")
+    user_id = await api.user_id("attendant_ubatuba")
+
+    response = await api.call("POST", f"/users/{user_id}/deactivate", "admin")
+    assert response.status_code == 200, response.text
+
+    await expect(page.locator("[data-test=login-email]")).to_be_visible()
+    assert await page.locator("[data-test=board]").count() == 0
+    assert await page.locator("[data-test=connection]").count() == 0
+    log.assert_clean()
+
+
 # -- reconnection ------------------------------------------------------------
 
 

@@ -27,7 +27,7 @@ export function connect() {
   });
 
   socket.on("connect", onConnect);
-  socket.on("disconnect", () => emit("connection", "offline"));
+  socket.on("disconnect", onDisconnect);
   socket.on("connect_error", onConnectError);
   for (const name of SERVER_EVENTS) socket.on(name, (payload) => emit(`server:${name}`, payload));
 }
@@ -37,6 +37,15 @@ async function onConnect() {
   for (const conversationId of joined) await request("join:conversation", conversationId);
   if (everConnected) emit("resync");
   everConnected = true;
+}
+
+async function onDisconnect(reason) {
+  emit("connection", "offline");
+  // The server closed the socket itself (the user was deactivated or their role changed), and the client
+  // does not reconnect after that on its own. A refresh fails when the session has ended.
+  if (reason !== "io server disconnect") return;
+  if (await refreshSession()) socket?.connect();
+  else emit("session:lost", { error: reason });
 }
 
 async function onConnectError(error) {
