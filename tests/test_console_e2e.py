@@ -479,6 +479,22 @@ async def test_deactivated_user_sees_login(server, api, browser, contexts):
     log.assert_clean()
 
 
+async def test_logout_ends_other_tabs(server, browser, contexts):
+    context, log = await context_for(browser, contexts)
+    first = await logged_in_page(context, server, "attendant_campos")
+    second = await context.new_page()
+    await second.goto(server.base_url + "/app/")
+    await second.wait_for_selector("[data-test=connection][data-state=online]")
+
+    await first.click("[data-test=logout]")
+
+    await expect(first.locator("[data-test=login-email]")).to_be_visible()
+    await expect(second.locator("[data-test=login-email]")).to_be_visible()
+    assert await second.locator("[data-test=board]").count() == 0
+    assert await second.locator("[data-test=connection]").count() == 0
+    log.assert_clean()
+
+
 # -- reconnection ------------------------------------------------------------
 
 

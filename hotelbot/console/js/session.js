@@ -1,8 +1,18 @@
 // The signed-in user: login, resuming after a reload through the refresh cookie, logout.
 import { api, refreshSession, setAccessToken } from "./api.js";
+import { emit } from "./events.js";
 import { setLanguage } from "./i18n.js";
 
 export const session = { user: null, tenant: null, team: [] };
+
+// The tabs of one browser share the refresh cookie and so the session. A logout in one tab ends it in the
+// others too, because the server keeps their sockets open and they would go on showing guests' messages.
+const tabs = "BroadcastChannel" in window ? new BroadcastChannel("hotelbot-session") : null;
+tabs?.addEventListener("message", (event) => {
+  if (event.data !== "logout" || !session.user) return;
+  setAccessToken(null);
+  emit("session:lost", null);
+});
 
 /** Log in; return the session, or throw ApiError with the API's message. */
 export async function login(email, password) {
@@ -41,11 +51,13 @@ export function colleagueName(userId) {
   return session.team.find((member) => member.id === userId)?.name ?? null;
 }
 
+/** End the session on the server and in every other tab of this browser. */
 export async function logout() {
   try {
     await api("POST", "/auth/logout");
   } finally {
     setAccessToken(null);
     session.user = null;
+    tabs?.postMessage("logout");
   }
 }
