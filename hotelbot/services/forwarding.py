@@ -87,12 +87,9 @@ async def forward_message(runtime: Any, payload: dict[str, Any]) -> None:
     """
     tenant_id, message_id = payload["tenantId"], payload["messageId"]
     tenant = await runtime.tenants.get(tenant_id)
-    async with runtime.db.read() as connection:
-        message = await message_store.select_message(connection, tenant_id, message_id)
-        conversation = None
-        if message is not None:
-            conversation = await conversation_store.select_conversation(connection, tenant_id, message["conversation_id"])
-            contact = await fetch_one(connection, "SELECT * FROM contacts WHERE id = ?", (conversation["contact_id"],))
+    message, conversation, contact = await runtime.db.read_on_thread(
+        lambda connection: _select_forward_rows(connection, tenant_id, message_id)
+    )
 
     if tenant is None or message is None or message["forward_state"] not in ("PENDING", "DEAD"):
         return
@@ -132,6 +129,16 @@ async def forward_message(runtime: Any, payload: dict[str, Any]) -> None:
     async with runtime.db.write(single_statement=True) as connection:
         await message_store.update_message(connection, tenant_id, message_id, forward_state="DONE")
     logger.info("Message %s forwarded to N8N (tenant %s, conversation %s)", message["whatsapp_msg_id"], tenant_id, conversation["id"])
+
+
+async def _select_forward_rows(connection: Any, tenant_id: str, message_id: str) -> tuple[dict | None, dict | None, dict | None]:
+    """Return the message, its conversation and the guest's contact; Nones when the message is gone."""
+    message = await message_store.select_message(connection, tenant_id, message_id)
+    if message is None:
+        return None, None, None
+    conversation = await conversation_store.select_conversation(connection, tenant_id, message["conversation_id"])
+    contact = await fetch_one(connection, "SELECT * FROM contacts WHERE id = ?", (conversation["contact_id"],))
+    return message, conversation, contact
 
 
 def _failure_name(error: aiohttp.ClientError) -> str:

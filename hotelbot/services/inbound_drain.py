@@ -35,9 +35,13 @@ logger = logging.getLogger(__name__)
 DRAIN_JOB = "inbound_drain"
 ROW_JOB = "inbound"
 # Rows per transaction: enough to spread its fixed cost, few enough to hold the writer only briefly.
-BATCH_ROWS = 64
+BATCH_ROWS = 16
 # Bodies per inbox commit; the rest wait for the next one.
 COMMIT_BODIES = 256
+# When the drain is behind, it waits for webhooks to pause this long before its next batch,
+# but never longer than DEFER_SECONDS.
+QUIET_SECONDS = 0.002
+DEFER_SECONDS = 1.0
 # How long an idle drain job waits for new rows before it ends.
 LINGER_SECONDS = 0.5
 # A drain job hands over to a new one after this long, well inside the job time limit.
@@ -55,15 +59,22 @@ class InboxIntake:
         self._on_stored = on_stored
         self._waiting: list[tuple[bytes, asyncio.Future[None]]] = []
         self._committing = False
+        # time.monotonic() of the latest store() call.
+        self.last_arrival = 0.0
 
-    async def store(self, body: bytes) -> None:
-        """Return once ``body`` is committed as an inbox row; raise the commit's error if it failed."""
+    def store(self, body: bytes) -> asyncio.Future[None]:
+        """Queue ``body`` for the next inbox commit; return a future that is done once it is committed.
+
+        The future carries the commit's error if the commit failed. Cancelling
+        it does not withdraw the body, so callers may shield it.
+        """
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.last_arrival = time.monotonic()
         self._waiting.append((body, future))
         if not self._committing:
             self._committing = True
             self._spawn(self._commit_waiting(), "inbox-commit")
-        await future
+        return future
 
     async def _commit_waiting(self) -> None:
         """Commit waiting bodies, a group at a time, until none wait; settle each body's future."""
@@ -81,6 +92,11 @@ class InboxIntake:
                 self._on_stored()
         finally:
             self._committing = False
+
+    @property
+    def idle(self) -> bool:
+        """Whether no body is waiting or being committed."""
+        return not self._committing and not self._waiting
 
 
 def _settle(group: list[tuple[bytes, asyncio.Future[None]]], error: Exception | None) -> None:
@@ -139,6 +155,8 @@ class InboundDrain:
                 if rows:
                     after = rows[-1]["id"]
                     await self._process(rows)
+                    if len(rows) == BATCH_ROWS:
+                        await self._let_webhooks_first()
                     if time.monotonic() - started > RUN_SECONDS:
                         handed_over = True
                         self._runtime.spawn(self._queue_job(), "inbound-drain-queue")
@@ -151,6 +169,21 @@ class InboundDrain:
         finally:
             if not handed_over:
                 self._queued = False
+
+    async def _let_webhooks_first(self) -> None:
+        """Wait for a pause of QUIET_SECONDS in webhooks, for at most DEFER_SECONDS.
+
+        Called when the drain is behind (its last batch was full): during a
+        surge the 200 that Meta waits for then comes before processing, which
+        catches up once the surge ends and meanwhile still takes a batch per
+        DEFER_SECONDS.
+        """
+        intake = self._runtime.intake
+        deadline = time.monotonic() + DEFER_SECONDS
+        while time.monotonic() < deadline:
+            if intake.idle and time.monotonic() - intake.last_arrival >= QUIET_SECONDS:
+                return
+            await asyncio.sleep(QUIET_SECONDS)
 
     async def _linger(self) -> None:
         """Wait up to LINGER_SECONDS for a wake-up."""

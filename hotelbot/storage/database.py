@@ -192,6 +192,16 @@ class Database:
             # aiosqlite has no public way to run a function on its thread; _execute is that way in 0.22.
             return await writer._execute(run)
 
+    async def read_on_thread(self, work: Callable[[DirectConnection], Coroutine[Any, Any, T]]) -> T:
+        """Run ``work`` on a reader's thread and return its result: several reads for one hand-over.
+
+        ``work`` gets a :class:`DirectConnection` and must await nothing else.
+        """
+        async with self.read() as reader:
+            raw = reader._conn
+            # aiosqlite has no public way to run a function on its thread; _execute is that way in 0.22.
+            return await reader._execute(lambda: run_to_completion(work(DirectConnection(raw))))
+
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
         """Yield a read-only connection from the pool."""

@@ -137,8 +137,8 @@ async def receive() -> Response:
     await _check_signer_owns_numbers(body, payload)
 
     try:
-        # Concurrent webhooks share one inbox commit; the 200 goes out only after it.
-        # Shielded so a client that disconnects cannot withdraw a body from a commit under way.
+        # Concurrent webhooks share one inbox commit, and the 200 goes out only after it.
+        # Shielded so that a client that disconnects leaves the commit's future to the commit.
         await asyncio.shield(runtime().intake.store(body))
     except Exception:
         logger.exception("Storing a webhook failed; responding 503 so Meta retries")
