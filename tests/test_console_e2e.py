@@ -33,7 +33,7 @@ from tests.support.browser import (
 from tests.support.db import eventually, rows
 from tests.support.fakes import load_fixture
 from tests.support.media import jpeg, media_webhook, ogg_opus
-from tests.support.webhooks import new_wamid
+from tests.support.webhooks import new_wamid, text_message
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -50,6 +50,23 @@ STATUS_FIXTURES = {
 # The pt-BR description of Meta's error 131026 (hotelbot/whatsapp/errors.py, translated in the .po file).
 UNDELIVERABLE = "A mensagem não pôde ser entregue a este hóspede (número sem WhatsApp ou aplicativo desatualizado)."
 COLUMNS = ("BOT", "OPEN", "IN_PROGRESS", "CLOSED")
+# Counts, per animation frame, the reads of the chat list's scrollHeight, each of which lays out the whole list.
+LAYOUT_COUNTER = """
+(() => {
+  window.__listLayouts = {};
+  let frame = 0;
+  const next = () => { frame += 1; requestAnimationFrame(next); };
+  requestAnimationFrame(next);
+  const scrollHeight = Object.getOwnPropertyDescriptor(Element.prototype, "scrollHeight");
+  Object.defineProperty(Element.prototype, "scrollHeight", {
+    configurable: true,
+    get() {
+      if (this.dataset?.test === "messages") window.__listLayouts[frame] = (window.__listLayouts[frame] || 0) + 1;
+      return scrollHeight.get.call(this);
+    },
+  });
+})();
+"""
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -412,6 +429,48 @@ async def test_direction_controls_cannot_reorder_text(server, api, graph, browse
     caption = page.locator("[data-test=message][data-type=DOCUMENT] [data-test=message-text]")
     await expect(caption).to_have_text("Segue a fatura 123")
     await expect(page.locator("[data-test=chat-guest]")).to_have_text("Roberto Dias")
+    log.assert_clean()
+
+
+async def guest_burst(api: Api, wa_id: str, name: str, bodies: list[str]) -> None:
+    """Post ``bodies`` as the guest's texts, 50 to a webhook as Meta batches them, one second apart."""
+    start = int(time.time()) - len(bodies)
+    for first in range(0, len(bodies), 50):
+        payload = text_message(bodies[first], wa_id=wa_id, name=name, phone_number_id=api.tenant.phone_number_id)
+        value = payload["entry"][0]["changes"][0]["value"]
+        template = value["messages"][0]
+        value["messages"] = [
+            {**template, "id": new_wamid(), "timestamp": str(start + index), "text": {"body": bodies[index]}}
+            for index in range(first, min(first + 50, len(bodies)))
+        ]
+        response = await api.server.post_webhook(api.http, payload, api.tenant)
+        assert response.status_code == 200, response.text
+
+
+async def test_message_burst_follows_bottom(server, api, browser, contexts):
+    """A burst of 300 messages lands in order at the bottom of the open chat, laying the list out at most
+    twice per frame (once per message before, which froze the page for seconds)."""
+    context, log = await context_for(browser, contexts)
+    await context.add_init_script(LAYOUT_COUNTER)
+    page = await logged_in_page(context, server, "attendant")
+    conversation_id = await guest_writes(api, "Vou mandar várias", wa_id=phone(95), name="Irene Prado", at=time.time() - 400)
+    await open_chat(page, conversation_id)
+    await expect(message_with_text(page, "Vou mandar várias")).to_be_visible()
+    await page.evaluate("window.__listLayouts = {}")
+
+    bodies = [f"linha {index:03d}" for index in range(300)]
+    await guest_burst(api, phone(95), "Irene Prado", bodies)
+
+    await expect(message_with_text(page, "linha 299")).to_be_visible()
+    texts = await page.locator("[data-test=message-text]").all_text_contents()
+    assert texts[-300:] == bodies
+    await page.wait_for_function(
+        "() => { const list = document.querySelector('[data-test=messages]');"
+        " return list.scrollHeight - list.scrollTop - list.clientHeight < 48; }"
+    )
+    assert await page.locator("[data-test=new-messages]").is_hidden()
+    layouts = await page.evaluate("window.__listLayouts")
+    assert max(layouts.values()) <= 2, layouts
     log.assert_clean()
 
 

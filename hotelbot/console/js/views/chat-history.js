@@ -83,6 +83,8 @@ export class History {
     this.nextCursor = null;
     this.loadingOlder = false;
     this.atBottom = true;
+    this.scrollFrame = null;
+    this.autoScrollTop = null;
     this.destroyed = false;
     this.lastMediaRefresh = 0;
     this.context = {
@@ -111,6 +113,7 @@ export class History {
   destroy() {
     this.destroyed = true;
     this.resizeObserver.disconnect();
+    cancelAnimationFrame(this.scrollFrame);
   }
 
   /** Show the newest page, scrolled to the bottom; on failure show the API's message with a retry button. */
@@ -190,15 +193,28 @@ export class History {
 
   onScroll() {
     const { scrollTop, scrollHeight, clientHeight } = this.list;
-    this.atBottom = scrollHeight - scrollTop - clientHeight < NEAR_BOTTOM_PX;
+    // The event of the console's own scroll to the bottom may come after more messages were added:
+    // the list still follows them. Any other position is the attendant's.
+    if (scrollTop !== this.autoScrollTop) this.atBottom = scrollHeight - scrollTop - clientHeight < NEAR_BOTTOM_PX;
     if (this.atBottom) this.newMessages.hidden = true;
     if (scrollTop < NEAR_TOP_PX) this.loadOlder();
   }
 
+  /**
+   * Scroll to the newest message before the next frame is drawn, unless the attendant scrolls away first.
+   * Reading scrollHeight lays out the whole list, so a burst of messages is scrolled once per frame, not
+   * once per message.
+   */
   scrollToBottom() {
-    this.list.scrollTop = this.list.scrollHeight;
     this.atBottom = true;
     this.newMessages.hidden = true;
+    if (this.scrollFrame !== null) return;
+    this.scrollFrame = requestAnimationFrame(() => {
+      this.scrollFrame = null;
+      if (!this.atBottom) return;
+      this.list.scrollTop = this.list.scrollHeight;
+      this.autoScrollTop = this.list.scrollTop;
+    });
   }
 
   /**
