@@ -390,6 +390,41 @@ async def test_assume_reply_ticks_and_close(server, api, graph, browser, context
     log.assert_clean()
 
 
+async def test_toasts_leave_chat_header_visible(server, api, browser, contexts):
+    context, log = await context_for(browser, contexts)
+    page = await logged_in_page(context, server, "attendant_campos")
+    conversation_id = await guest_writes(api, "Preciso de ajuda", wa_id=phone(43), name="Olga Matos")
+    opened = await open_chat(page, conversation_id)
+
+    await escalate(api, phone(43), "Hóspede pediu reembolso", "Campos do Jordão")
+    await expect(opened.locator("[data-test=chat-reason]")).to_have_text("Hóspede pediu reembolso")
+    await page.click("[data-test=action-assume]")
+    await expect(opened.locator("[data-test=chat-status]")).to_have_attribute("data-status", "IN_PROGRESS")
+    toasts = page.locator(".toast")
+    await expect(toasts).to_have_count(2)
+
+    for selector in ("chat-ia-lock", "chat-status", "chat-reason", "action-close", "composer"):
+        covered = await boxes_overlap(page, "#toasts", f"[data-test={selector}]")
+        assert covered is False, selector
+    await page.click("[data-test=chat-back]")
+    await expect(page.locator("[data-test=chat]")).to_have_count(0)
+    assert await page.evaluate("getComputedStyle(document.getElementById('toasts')).top") == "64px"
+    log.assert_clean()
+
+
+async def boxes_overlap(page: Page, first: str, second: str) -> bool:
+    first_box = await page.locator(first).bounding_box()
+    second_box = await page.locator(second).bounding_box()
+    assert first_box is not None
+    assert second_box is not None
+    return (
+        first_box["x"] < second_box["x"] + second_box["width"]
+        and second_box["x"] < first_box["x"] + first_box["width"]
+        and first_box["y"] < second_box["y"] + second_box["height"]
+        and second_box["y"] < first_box["y"] + first_box["height"]
+    )
+
+
 # -- hostile guest text ------------------------------------------------------
 
 

@@ -62,8 +62,28 @@ class Chat {
 
   start() {
     this.listen();
+    this.keepToastsBelowHeader();
     socket.join(this.id);
     this.open();
+  }
+
+  /**
+   * Move the toasts below the chat's header while the chat is open, so a toast never covers the AI lock
+   * state, the status or the escalation reason. The header's height changes with its actions and the width.
+   */
+  keepToastsBelowHeader() {
+    const root = document.documentElement;
+    const place = () => {
+      const bottom = this.header.element.isConnected ? this.header.element.getBoundingClientRect().bottom : 0;
+      if (bottom > 0) root.style.setProperty("--toasts-top", `${Math.round(bottom) + 8}px`);
+      else root.style.removeProperty("--toasts-top");
+    };
+    const observer = new ResizeObserver(place);
+    observer.observe(this.header.element);
+    this.stops.push(() => {
+      observer.disconnect();
+      root.style.removeProperty("--toasts-top");
+    });
   }
 
   async open() {
