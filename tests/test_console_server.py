@@ -150,6 +150,7 @@ async def test_every_file_served(shared, http):
         assert response.headers["content-type"] == CONTENT_TYPES[suffix], name
         assert response.headers["x-content-type-options"] == "nosniff", name
         assert response.headers["cache-control"] == "no-cache", name
+        assert "expires" not in response.headers, name
         assert response.headers["etag"], name
         assert response.content == (CONSOLE_DIR / name).read_bytes(), name
 
@@ -164,6 +165,8 @@ async def test_etag_revalidation(shared, http, name):
     assert again.status_code == 304
     assert again.content == b""
     assert again.headers["etag"] == first.headers["etag"]
+    assert again.headers["cache-control"] == "no-cache"
+    assert "expires" not in again.headers
 
 
 @pytest.mark.parametrize("path", [

@@ -79,6 +79,8 @@ async def asset_file(asset: str) -> Response:
     mimetype = CONTENT_TYPES.get(suffix) or mimetypes.guess_type(path)[0] or "application/octet-stream"
     response = await send_file(path, mimetype=mimetype.split(";")[0], conditional=True)
     response.headers["Content-Type"] = mimetype
-    # Revalidated on every load (ETag), so an upgraded executable is picked up at once.
+    # Revalidated on every load (ETag), so an upgraded executable is picked up at once. send_file also sets
+    # Expires from Quart's default max age (12 hours), which would contradict no-cache for HTTP/1.0 caches.
     response.headers["Cache-Control"] = "no-cache"
+    response.headers.remove("Expires")
     return response
