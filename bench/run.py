@@ -19,9 +19,12 @@ launcher, starts ``hotelbot serve`` on 127.0.0.1 and a stand-in N8N webhook
    receiving its ``message:new``, and the inbox backlog sampled every second.
 
 The load generator (aiohttp) runs in this process and takes CPU from the
-server on the same cores, which Meta's traffic would not; the server's own CPU
-time per request (from /proc) is printed too, because it depends far less on
-other work on the machine than latencies do. Every phase is bounded in time
+server on the same cores, which Meta's traffic would not. The same generator
+measures every phase, so the ratio compares like with like, and each phase
+prints the generator's own CPU time (``time.process_time``) next to the
+server's (from /proc): if the generator came near a whole core it would be
+the limit, not the server. Server CPU per request is printed too, because it
+depends far less on other work on the machine than latencies do. Every phase is bounded in time
 and count. Nothing leaves 127.0.0.1. ``--profile PATH`` records with py-spy
 where the server holds the GIL during the steady phase.
 """
@@ -105,6 +108,8 @@ class PhaseResult:
     latencies: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     server_cpu: float = 0.0
+    # CPU time of this process (the load generator) during the phase.
+    generator_cpu: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -167,6 +172,7 @@ async def closed_loop(
     """Run ``connections`` clients that each send ``request(session)`` back to back for ``seconds``."""
     result = PhaseResult(name, seconds)
     cpu_before = cpu_seconds(server.process.pid)
+    generator_before = time.process_time()
     deadline = time.perf_counter() + seconds
     sent = 0
 
@@ -189,6 +195,7 @@ async def closed_loop(
     await asyncio.gather(*(client() for _ in range(connections)))
     result.seconds = time.perf_counter() - started
     result.server_cpu = cpu_seconds(server.process.pid) - cpu_before
+    result.generator_cpu = time.process_time() - generator_before
     return result
 
 
@@ -341,16 +348,17 @@ def report(phases: list[PhaseResult], drained: tuple[float, int], result: Steady
     lines = [
         f"hotelbot benchmark, {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()}: {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, {options.connections} connections, {options.seconds:.0f} s per phase, "
-        f"load average before the run {options.load_before:.2f}",
+        f"load average {options.load_before:.2f} before the run and {os.getloadavg()[0]:.2f} at its end",
         "",
-        "| endpoint | requests/s | p50 ms | p99 ms | server CPU ms/request | errors |",
-        "|---|---:|---:|---:|---:|---|",
+        "| endpoint | requests/s | p50 ms | p99 ms | server CPU ms/request | server CPU cores | generator CPU cores | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for phase in phases:
         errors = ", ".join(f"{name}: {count}" for name, count in phase.errors.items()) or "none"
         cpu = phase.server_cpu * 1000 / max(len(phase.latencies), 1)
         lines.append(
-            f"| {phase.name} | {phase.rate:,.0f} | {phase.percentile(0.50):.1f} | {phase.percentile(0.99):.1f} | {cpu:.2f} | {errors} |"
+            f"| {phase.name} | {phase.rate:,.0f} | {phase.percentile(0.50):.1f} | {phase.percentile(0.99):.1f} | {cpu:.2f}"
+            f" | {phase.server_cpu / phase.seconds:.2f} | {phase.generator_cpu / phase.seconds:.2f} | {errors} |"
         )
     drain_seconds, processed = drained
     lines += [

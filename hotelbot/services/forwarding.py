@@ -28,13 +28,13 @@ ASSISTANT_UNAVAILABLE = "Assistant unavailable: the message could not be deliver
 class FirstForwards:
     """The first attempt of each new message's forward, started on the event loop as soon as it is committed.
 
-    Going through the queue costs a write to Huey's file, a worker thread and
-    two log lines per message; here the first attempt skips all of that. A
-    failed first attempt is handed to the queue, which makes the next ones
-    with backoff and, after the last, keeps the dead letter and escalates.
-    The message's ``forward_state`` stays PENDING until N8N accepts it, so a
-    crash in between leaves it to the start-up pass. At most
-    ``forward_workers`` first attempts run at once.
+    A job in the queue costs a write to Huey's file, a worker thread and two
+    log lines per message, and the first attempt here skips them. When it
+    fails, the queue takes over from attempt 2, with backoff and, after the
+    last attempt, the dead letter and the escalation. The message's
+    ``forward_state`` stays PENDING until N8N accepts it, so after a crash
+    the start-up pass sends it. At most ``forward_workers`` first attempts
+    run at once.
     """
 
     def __init__(self, runtime: Any) -> None:

@@ -135,7 +135,7 @@ async def _follow_up(runtime: Any, outcome: Outcome) -> None:
     """Start the batch's forwards, emit its events, then queue its downloads in one hand-over to a thread.
 
     The forwards start first, so each reads the guest's details before a
-    webhook sent in answer to an event can change them.
+    webhook sent in response to an event can change them.
     """
     for tenant_id, message_id in outcome.forwards:
         runtime.forwards.start(tenant_id, message_id)

@@ -2,8 +2,8 @@
 
 The webhook route hands each authentic body to :class:`InboxIntake`. Bodies
 that arrive while a commit is under way wait and go together in the next one,
-so concurrent webhooks share one transaction, and each request is answered
-only after the transaction holding its own row has committed.
+so concurrent webhooks share one transaction, and each request gets its
+response only after the transaction holding its own row has committed.
 
 After each commit the intake wakes :class:`InboundDrain`. At most one
 ``inbound_drain`` job is queued or running at a time. It processes waiting
@@ -66,7 +66,7 @@ class InboxIntake:
         """Queue ``body`` for the next inbox commit; return a future that is done once it is committed.
 
         The future carries the commit's error if the commit failed. Cancelling
-        it does not withdraw the body, so callers may shield it.
+        it does not withdraw the body.
         """
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.last_arrival = time.monotonic()

@@ -189,7 +189,7 @@ class Database:
             return result
 
         async with self.write(single_statement=True) as writer:
-            # aiosqlite has no public way to run a function on its thread; _execute is that way in 0.22.
+            # aiosqlite 0.22 runs a function on its thread only through the private Connection._execute.
             return await writer._execute(run)
 
     async def read_on_thread(self, work: Callable[[DirectConnection], Coroutine[Any, Any, T]]) -> T:
@@ -199,7 +199,7 @@ class Database:
         """
         async with self.read() as reader:
             raw = reader._conn
-            # aiosqlite has no public way to run a function on its thread; _execute is that way in 0.22.
+            # aiosqlite 0.22 runs a function on its thread only through the private Connection._execute.
             return await reader._execute(lambda: run_to_completion(work(DirectConnection(raw))))
 
     @contextlib.asynccontextmanager
