@@ -622,6 +622,22 @@ async def test_deactivated_user_sees_login(server, api, browser, contexts):
     log.assert_clean()
 
 
+async def test_role_and_unit_change_redraws(server, api, browser, contexts):
+    """An admin's change of role or unit closes the user's socket; the open console reloads the user."""
+    context, log = await context_for(browser, contexts)
+    page = await logged_in_page(context, server, "supervisor")
+    await expect(page.locator("[data-test=current-user]")).to_have_text("Supervisor · Supervisor")
+    user_id = await api.user_id("supervisor")
+
+    response = await api.call("PATCH", f"/users/{user_id}", "admin", json={"role": "ATTENDANT", "hotelUnit": "Ubatuba"})
+    assert response.status_code == 200, response.text
+
+    await expect(page.locator("[data-test=current-user]")).to_have_text("Supervisor · Atendente · Ubatuba")
+    await expect(page.locator("[data-test=connection]")).to_have_attribute("data-state", "online")
+    await expect(page.locator("[data-test=filter-unit] option").first).to_have_text("Padrão: Ubatuba + sem unidade")
+    log.assert_clean()
+
+
 async def test_logout_ends_other_tabs(server, browser, contexts):
     context, log = await context_for(browser, contexts)
     first = await logged_in_page(context, server, "attendant_campos")

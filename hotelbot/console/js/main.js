@@ -4,7 +4,7 @@ import { h, replace } from "./dom.js";
 import { emit, on } from "./events.js";
 import { t } from "./i18n.js";
 import { markEscalationsSeen, permissionButton, startNotifications } from "./notify.js";
-import { logout, resume, session } from "./session.js";
+import { logout, reloadSession, resume, session } from "./session.js";
 import * as socket from "./socket.js";
 import * as board from "./views/board.js";
 import * as dashboard from "./views/dashboard.js";
@@ -108,6 +108,18 @@ on("session:lost", () => {
   socket.disconnect();
   session.user = null;
   showLogin();
+});
+
+// The server ended the socket after an admin changed this user's role or unit: draw again with the new ones.
+on("session:changed", async () => {
+  if (!session.user) return;
+  try {
+    await reloadSession();
+  } catch (error) {
+    console.warn("Session not reloaded", error);
+    return;
+  }
+  render();
 });
 
 window.addEventListener("hashchange", () => {

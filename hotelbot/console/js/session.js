@@ -40,6 +40,11 @@ async function load() {
   return session;
 }
 
+/** Load the user, the tenant and the team again (after an admin changed this user's role or unit); return the session. */
+export async function reloadSession() {
+  return load();
+}
+
 /** Reload the list of colleagues (after an admin changed a user). */
 export async function reloadTeam() {
   session.team = (await api("GET", "/team")).items;

@@ -41,11 +41,15 @@ async function onConnect() {
 
 async function onDisconnect(reason) {
   emit("connection", "offline");
-  // The server closed the socket itself (the user was deactivated or their role changed), and the client
-  // does not reconnect after that on its own. A refresh fails when the session has ended.
+  // The server closed the socket itself (the user was deactivated, or their role or unit changed), and the
+  // client does not reconnect after that on its own. A refresh fails when the session has ended.
   if (reason !== "io server disconnect") return;
-  if (await refreshSession()) socket?.connect();
-  else emit("session:lost", { error: reason });
+  if (await refreshSession()) {
+    socket?.connect();
+    emit("session:changed");
+  } else {
+    emit("session:lost", { error: reason });
+  }
 }
 
 async function onConnectError(error) {
