@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, Route, async_playwright, expect
 
 from tests.support.attendants import Api, guest_writes, phone
 from tests.support.browser import (
@@ -50,6 +50,19 @@ STATUS_FIXTURES = {
 # The pt-BR description of Meta's error 131026 (hotelbot/whatsapp/errors.py, translated in the .po file).
 UNDELIVERABLE = "A mensagem não pôde ser entregue a este hóspede (número sem WhatsApp ou aplicativo desatualizado)."
 COLUMNS = ("BOT", "OPEN", "IN_PROGRESS", "CLOSED")
+# Counts the parsed bodies of POST .../read. The console's code that uses a body runs in microtasks after the
+# parse, so once the page shows the new count to a test (in a later task), that code has run.
+READ_COUNTER = """
+(() => {
+  window.__readsParsed = 0;
+  const json = Response.prototype.json;
+  Response.prototype.json = async function () {
+    const data = await json.call(this);
+    if (this.url.endsWith("/read")) window.__readsParsed += 1;
+    return data;
+  };
+})();
+"""
 # Counts, per animation frame, the reads of the chat list's scrollHeight, each of which lays out the whole list.
 LAYOUT_COUNTER = """
 (() => {
@@ -387,6 +400,36 @@ async def test_assume_reply_ticks_and_close(server, api, graph, browser, context
         f"[data-test=card][data-conversation-id='{conversation_id}']"
     )).to_have_count(1)
     assert rows(server, "SELECT status FROM conversations WHERE id = ?", (conversation_id,)) == [{"status": "CLOSED"}]
+    log.assert_clean()
+
+
+async def test_late_response_keeps_newer_state(server, api, browser, contexts):
+    """A response computed before an escalation but received after its event must not undo it: the chat
+    showed "IA respondendo" for a conversation whose AI was paused."""
+    context, log = await context_for(browser, contexts)
+    await context.add_init_script(READ_COUNTER)
+    page = await logged_in_page(context, server, "attendant_campos")
+    conversation_id = await guest_writes(api, "Tem alguém aí?", wa_id=phone(44), name="Paulo Reis")
+    fetched, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_read(route: Route) -> None:
+        response = await route.fetch()
+        fetched.set()
+        await release.wait()
+        await route.fulfill(response=response)
+
+    await page.route("**/conversations/*/read", hold_read)
+    opened = await open_chat(page, conversation_id)
+    await asyncio.wait_for(fetched.wait(), 10)
+
+    await escalate(api, phone(44), "Hóspede quer falar com alguém", "Campos do Jordão")
+    await expect(opened.locator("[data-test=chat-status]")).to_have_attribute("data-status", "OPEN")
+    release.set()
+    await page.wait_for_function("() => window.__readsParsed === 1")
+
+    assert await opened.locator("[data-test=chat-status]").get_attribute("data-status") == "OPEN"
+    assert await opened.locator("[data-test=chat-ia-lock]").get_attribute("data-locked") == "true"
+    assert await opened.locator("[data-test=chat-reason]").text_content() == "Hóspede quer falar com alguém"
     log.assert_clean()
 
 

@@ -112,10 +112,11 @@ function lockTitle(conversation) {
 }
 
 /**
- * Build the header of one conversation. `onChange(conversation)` receives the conversation an
- * action returned, and `update(conversation)` redraws the header. Returns {element, update}.
+ * Build the header of one conversation. Each action's request goes through `track(request)`, which
+ * sends it and shows the conversation it returns, and `update(conversation)` redraws the header.
+ * Returns {element, update}.
  */
-export function createHeader({ conversationId, onClose, onChange }) {
+export function createHeader({ conversationId, onClose, track }) {
   const content = h("div", { class: "chat-header-content" });
   const path = `/conversations/${encodeURIComponent(conversationId)}`;
   let conversation = null;
@@ -129,8 +130,7 @@ export function createHeader({ conversationId, onClose, onChange }) {
     busy = true;
     render();
     try {
-      const result = await request();
-      onChange(result.conversation);
+      await track(request);
       if (name) toast(t(`chat.action.done.${name}`, params));
     } catch (error) {
       toast(error.message, "error");

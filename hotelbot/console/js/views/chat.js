@@ -44,10 +44,12 @@ class Chat {
     this.destroyed = false;
     this.reading = null;
     this.readAgain = false;
+    // Counts the server events that updated the conversation, so an HTTP response that overlapped one is dropped.
+    this.eventCount = 0;
     this.stops = [];
     this.onVisibilityChange = () => this.conversation?.unreadCount && this.markRead();
 
-    this.header = createHeader({ conversationId, onClose, onChange: (conversation) => this.setConversation(conversation) });
+    this.header = createHeader({ conversationId, onClose, track: (request) => this.track(request) });
     this.history = new History(conversationId);
     this.composer = createComposer({
       conversationId,
@@ -109,13 +111,13 @@ class Chat {
       on("server:message:new", ({ message, conversation }) => {
         if (!ours(message.conversationId)) return;
         const added = this.history.upsert(message);
-        if (conversation) this.setConversation(conversation);
+        if (conversation) this.applyEvent(conversation);
         if (added && message.direction === "INBOUND") this.markRead();
       }),
       on("server:message:updated", ({ message }) => ours(message.conversationId) && this.history.update(message)),
       on("server:message:status", (change) => ours(change.conversationId) && this.history.applyStatus(change)),
-      on("server:conversation:updated", ({ conversation }) => ours(conversation.id) && this.setConversation(conversation)),
-      on("server:conversation:assigned", ({ conversation }) => ours(conversation.id) && this.setConversation(conversation)),
+      on("server:conversation:updated", ({ conversation }) => ours(conversation.id) && this.applyEvent(conversation)),
+      on("server:conversation:assigned", ({ conversation }) => ours(conversation.id) && this.applyEvent(conversation)),
       on("resync", () => {
         this.loadConversation();
         this.history.refreshNewest();
@@ -127,16 +129,31 @@ class Chat {
   /** Fetch the conversation; return true on success. A first load that fails replaces the chat with the error. */
   async loadConversation() {
     try {
-      const { conversation } = await api("GET", this.path);
-      if (this.destroyed) return false;
-      this.setConversation(conversation);
-      return true;
+      await this.track(() => api("GET", this.path));
+      return !this.destroyed;
     } catch (error) {
       if (this.destroyed) return false;
       if (!this.conversation) this.showFailure(error);
       else console.warn("Conversation not refreshed", error);
       return false;
     }
+  }
+
+  applyEvent(conversation) {
+    this.eventCount += 1;
+    this.setConversation(conversation);
+  }
+
+  /**
+   * Send `request()`, an API call that returns {conversation}, and show that conversation unless a server
+   * event updated it meanwhile: the response may predate that event's change. The server emits an event
+   * after every change it commits, so the last event to arrive shows the latest state. Returns the API's result.
+   */
+  async track(request) {
+    const seen = this.eventCount;
+    const result = await request();
+    if (!this.destroyed && (this.eventCount === seen || !this.conversation)) this.setConversation(result.conversation);
+    return result;
   }
 
   setConversation(conversation) {
@@ -164,10 +181,9 @@ class Chat {
       this.readAgain = true;
       return;
     }
-    this.reading = api("POST", `${this.path}/read`);
+    this.reading = this.track(() => api("POST", `${this.path}/read`));
     try {
-      const { conversation } = await this.reading;
-      if (!this.destroyed) this.setConversation(conversation);
+      await this.reading;
     } catch (error) {
       console.warn("Conversation not marked read", error);
     } finally {
