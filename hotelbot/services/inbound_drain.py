@@ -39,10 +39,8 @@ BATCH_ROWS = 16
 # Bodies per inbox commit; the rest wait for the next one.
 COMMIT_BODIES = 256
 # When the drain is behind, it waits for webhooks to pause this long before its next batch,
-# but never longer than DEFER_FACTOR times the last batch took, nor than DEFER_SECONDS. So
-# during a surge of webhooks processing keeps at least a tenth of the time.
+# but never longer than DEFER_SECONDS.
 QUIET_SECONDS = 0.002
-DEFER_FACTOR = 9
 DEFER_SECONDS = 1.0
 # How long an idle drain job waits for new rows before it ends.
 LINGER_SECONDS = 0.5
@@ -156,10 +154,9 @@ class InboundDrain:
                     rows = await inbox_store.select_waiting_inbox(connection, after, BATCH_ROWS)
                 if rows:
                     after = rows[-1]["id"]
-                    batch_started = time.monotonic()
                     await self._process(rows)
                     if len(rows) == BATCH_ROWS:
-                        await self._let_webhooks_first(DEFER_FACTOR * (time.monotonic() - batch_started))
+                        await self._let_webhooks_first()
                     if time.monotonic() - started > RUN_SECONDS:
                         handed_over = True
                         self._runtime.spawn(self._queue_job(), "inbound-drain-queue")
@@ -173,15 +170,16 @@ class InboundDrain:
             if not handed_over:
                 self._queued = False
 
-    async def _let_webhooks_first(self, longest: float) -> None:
-        """Wait for a pause of QUIET_SECONDS in webhooks, for at most ``longest`` seconds (and DEFER_SECONDS).
+    async def _let_webhooks_first(self) -> None:
+        """Wait for a pause of QUIET_SECONDS in webhooks, for at most DEFER_SECONDS.
 
         Called when the drain is behind (its last batch was full): during a
-        surge the 200 that Meta waits for then comes before most of the
-        processing, which catches up once the surge ends.
+        surge the 200 that Meta waits for then comes before processing, which
+        catches up once the surge ends and meanwhile still takes a batch per
+        DEFER_SECONDS.
         """
         intake = self._runtime.intake
-        deadline = time.monotonic() + min(longest, DEFER_SECONDS)
+        deadline = time.monotonic() + DEFER_SECONDS
         while time.monotonic() < deadline:
             if intake.idle and time.monotonic() - intake.last_arrival >= QUIET_SECONDS:
                 return
