@@ -50,15 +50,17 @@ STATUS_FIXTURES = {
 # The pt-BR description of Meta's error 131026 (hotelbot/whatsapp/errors.py, translated in the .po file).
 UNDELIVERABLE = "A mensagem não pôde ser entregue a este hóspede (número sem WhatsApp ou aplicativo desatualizado)."
 COLUMNS = ("BOT", "OPEN", "IN_PROGRESS", "CLOSED")
-# Counts the parsed bodies of POST .../read. The console's code that uses a body runs in microtasks after the
-# parse, so once the page shows the new count to a test (in a later task), that code has run.
-READ_COUNTER = """
+# Counts the parsed response bodies by the last segment of their path ("read", "messages"). The console's code
+# that uses a body runs in microtasks after the parse, so once a test sees the new count (in a later task),
+# that code has run.
+PARSE_COUNTER = """
 (() => {
-  window.__readsParsed = 0;
+  window.__parsed = {};
   const json = Response.prototype.json;
   Response.prototype.json = async function () {
     const data = await json.call(this);
-    if (this.url.endsWith("/read")) window.__readsParsed += 1;
+    const name = new URL(this.url).pathname.split("/").pop();
+    window.__parsed[name] = (window.__parsed[name] || 0) + 1;
     return data;
   };
 })();
@@ -407,7 +409,7 @@ async def test_late_response_keeps_newer_state(server, api, browser, contexts):
     """A response computed before an escalation but received after its event must not undo it: the chat
     showed "IA respondendo" for a conversation whose AI was paused."""
     context, log = await context_for(browser, contexts)
-    await context.add_init_script(READ_COUNTER)
+    await context.add_init_script(PARSE_COUNTER)
     page = await logged_in_page(context, server, "attendant_campos")
     conversation_id = await guest_writes(api, "Tem alguém aí?", wa_id=phone(44), name="Paulo Reis")
     fetched, release = asyncio.Event(), asyncio.Event()
@@ -425,11 +427,39 @@ async def test_late_response_keeps_newer_state(server, api, browser, contexts):
     await escalate(api, phone(44), "Hóspede quer falar com alguém", "Campos do Jordão")
     await expect(opened.locator("[data-test=chat-status]")).to_have_attribute("data-status", "OPEN")
     release.set()
-    await page.wait_for_function("() => window.__readsParsed === 1")
+    await page.wait_for_function("() => window.__parsed.read === 1")
 
     assert await opened.locator("[data-test=chat-status]").get_attribute("data-status") == "OPEN"
     assert await opened.locator("[data-test=chat-ia-lock]").get_attribute("data-locked") == "true"
     assert await opened.locator("[data-test=chat-reason]").text_content() == "Hóspede quer falar com alguém"
+    log.assert_clean()
+
+
+async def test_message_during_history_load_stays(server, api, browser, contexts):
+    """A message whose event arrives while the history's first page is loading stays when that page, read
+    before the message was stored, lands."""
+    context, log = await context_for(browser, contexts)
+    await context.add_init_script(PARSE_COUNTER)
+    page = await logged_in_page(context, server, "attendant")
+    conversation_id = await guest_writes(api, "Primeira", wa_id=phone(45), name="Rosa Lima", at=time.time() - 60)
+    fetched, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_history(route: Route) -> None:
+        response = await route.fetch()
+        fetched.set()
+        await release.wait()
+        await route.fulfill(response=response)
+
+    await page.route(f"**/conversations/{conversation_id}/messages?*", hold_history)
+    await open_chat(page, conversation_id)
+    await asyncio.wait_for(fetched.wait(), 10)
+
+    await guest_writes(api, "Segunda", wa_id=phone(45), name="Rosa Lima")
+    await expect(message_with_text(page, "Segunda")).to_be_visible()
+    release.set()
+    await page.wait_for_function("() => window.__parsed.messages === 1")
+
+    assert await page.locator("[data-test=message-text]").all_text_contents() == ["Primeira", "Segunda"]
     log.assert_clean()
 
 

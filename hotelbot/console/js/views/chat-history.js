@@ -122,7 +122,10 @@ export class History {
     try {
       const page = await this.fetchPage({ limit: PAGE_SIZE });
       if (this.destroyed) return;
+      // Messages that events brought while the page loaded may be missing from it: keep them.
+      const arrived = [...this.entries.values()].map((entry) => entry.message);
       this.reset(page);
+      for (const message of arrived) this.upsert(message);
     } catch (error) {
       if (!this.destroyed) this.setTop("error", error, () => this.loadNewest());
     }
