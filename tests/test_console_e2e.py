@@ -463,6 +463,42 @@ async def test_message_during_history_load_stays(server, api, browser, contexts)
     log.assert_clean()
 
 
+async def test_status_during_history_load_applies(server, api, browser, contexts):
+    """A delivery status whose event arrives while the history's first page is loading shows once the
+    page, read before the status, lands."""
+    conversation_id = await guest_writes(api, "Oi", wa_id=phone(46), name="Sara Nunes")
+    sent = await api.call("POST", "/messages/send-text", "attendant", json={"conversationId": conversation_id, "content": "Olá, Sara!"})
+    assert sent.status_code == 201, sent.text
+    context, log = await context_for(browser, contexts)
+    await context.add_init_script(PARSE_COUNTER)
+    page = await logged_in_page(context, server, "attendant")
+    await page.evaluate("""async () => {
+        const { on } = await import("/app/js/events.js");
+        window.__statuses = 0;
+        on("server:message:status", () => { window.__statuses += 1; });
+    }""")
+    fetched, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_history(route: Route) -> None:
+        response = await route.fetch()
+        fetched.set()
+        await release.wait()
+        await route.fulfill(response=response)
+
+    await page.route(f"**/conversations/{conversation_id}/messages?*", hold_history)
+    await open_chat(page, conversation_id)
+    await asyncio.wait_for(fetched.wait(), 10)
+
+    await post_status(api, wamid_of(api, conversation_id, "Olá, Sara!"), "READ")
+    await page.wait_for_function("() => window.__statuses === 1")
+    release.set()
+    await page.wait_for_function("() => window.__parsed.messages === 1")
+
+    ticks = message_with_text(page, "Olá, Sara!").locator("[data-test=message-ticks]")
+    assert await ticks.get_attribute("data-status") == "READ"
+    log.assert_clean()
+
+
 async def test_toasts_leave_chat_header_visible(server, api, browser, contexts):
     context, log = await context_for(browser, contexts)
     page = await logged_in_page(context, server, "attendant_campos")

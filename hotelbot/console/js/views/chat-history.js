@@ -85,6 +85,8 @@ export class History {
     this.atBottom = true;
     this.scrollFrame = null;
     this.autoScrollTop = null;
+    // While the first page loads: the changes that events brought for messages not shown yet, replayed after it.
+    this.pendingChanges = null;
     this.destroyed = false;
     this.lastMediaRefresh = 0;
     this.context = {
@@ -119,14 +121,19 @@ export class History {
   /** Show the newest page, scrolled to the bottom; on failure show the API's message with a retry button. */
   async loadNewest() {
     this.setTop("loading");
+    this.pendingChanges = [];
     try {
       const page = await this.fetchPage({ limit: PAGE_SIZE });
       if (this.destroyed) return;
-      // Messages that events brought while the page loaded may be missing from it: keep them.
+      // The page may have been read before the changes that events brought meanwhile: apply them again.
       const arrived = [...this.entries.values()].map((entry) => entry.message);
+      const changes = this.pendingChanges;
+      this.pendingChanges = null;
       this.reset(page);
       for (const message of arrived) this.upsert(message);
+      for (const apply of changes) apply();
     } catch (error) {
+      this.pendingChanges = null;
       if (!this.destroyed) this.setTop("error", error, () => this.loadNewest());
     }
   }
@@ -240,16 +247,23 @@ export class History {
     return true;
   }
 
-  /** Update a loaded message from a `message:updated` event; a message not loaded is left to its page. */
+  /**
+   * Update a loaded message from a `message:updated` event. A message not loaded is left to its page,
+   * except while the first page loads: the change is applied once that page is shown.
+   */
   update(message) {
     if (this.entries.has(message.id)) this.upsert(message);
+    else this.pendingChanges?.push(() => this.update(message));
   }
 
-  /** Apply a `message:status` event `{id, status, error}` to a loaded message. */
-  applyStatus({ id, status, error }) {
-    const entry = this.entries.get(id);
-    if (!entry) return;
-    entry.message = merge(entry.message, { status, error });
+  /** Apply a `message:status` event `{id, status, error}` to a loaded message, or once the first page is shown. */
+  applyStatus(change) {
+    const entry = this.entries.get(change.id);
+    if (!entry) {
+      this.pendingChanges?.push(() => this.applyStatus(change));
+      return;
+    }
+    entry.message = merge(entry.message, { status: change.status, error: change.error });
     this.rerender(entry);
   }
 
