@@ -13,7 +13,7 @@ import jwt
 import pytest
 import socketio
 
-from tests.support.db import rows
+from tests.support.db import eventually, rows
 from tests.support.fakes import FakeGraph, FakeN8N, load_fixture
 from tests.support.server import ServerProcess, launch
 from tests.support.sockets import EventClient
@@ -266,3 +266,20 @@ async def test_message_event_received_once(socket_server, http, sockets):
     event = await client.next("message:new")
     assert event["message"]["content"] == "Mais uma pergunta"
     await client.expect_none("message:new", within=0.5)
+
+
+async def test_logout_closes_that_sessions_sockets(socket_server, http, sockets):
+    email = socket_server.tenant.users["admin"]
+    leaving = await socket_server.login(http, email)
+    staying = await socket_server.login(http, email)
+    leaving_client, staying_client = EventClient(), EventClient()
+    sockets.extend([leaving_client, staying_client])
+    await leaving_client.connect(socket_server.base_url, leaving["accessToken"])
+    await staying_client.connect(socket_server.base_url, staying["accessToken"])
+
+    response = await http.post(socket_server.base_url + "/auth/logout",
+                               headers={"Authorization": f"Bearer {leaving['accessToken']}"})
+
+    assert response.status_code == 200
+    await eventually(lambda: not leaving_client.sio.connected)
+    assert staying_client.sio.connected is True

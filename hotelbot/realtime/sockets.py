@@ -163,6 +163,17 @@ class RealtimeServer:
         if sids:
             logger.info("Closed %d socket(s) of user %s", len(sids), user_id)
 
+    async def disconnect_session(self, user_id: str, session_id: str) -> None:
+        """Close the sockets opened with one login session's tokens (after that session logs out)."""
+        closed = 0
+        for sid, _ in list(self.sio.manager.get_participants("/", user_room(user_id))):
+            principal = await self.sio.get_session(sid)
+            if principal.get("session_id") == session_id:
+                await self.sio.disconnect(sid)
+                closed += 1
+        if closed:
+            logger.info("Closed %d socket(s) of user %s session %s", closed, user_id, session_id)
+
     def connected_count(self) -> int:
         return len(self.sio.manager.rooms.get("/", {}).get(None, {}))
 

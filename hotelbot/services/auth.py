@@ -155,6 +155,7 @@ async def authenticate(runtime: Any, token: str) -> dict[str, Any]:
 async def logout(runtime: Any, principal: dict[str, Any]) -> None:
     async with runtime.db.write() as connection:
         await user_store.revoke_session(connection, principal["session_id"], "logout")
+    await runtime.realtime.disconnect_session(principal["id"], principal["session_id"])
     logger.info("Logout: user %s session %s", principal["id"], principal["session_id"])
 
 
