@@ -45,7 +45,8 @@ async def ensure_demo(db: Database, data_dir: DataDir, settings: Settings) -> No
     demo = json.loads(demo_path.read_text())
     base = settings.base_url
     say("Demo tenant: {id}", id=demo["tenantId"])
-    say("Log in: POST {base}/auth/login with email {email} and password {password}", base=base, email=demo["email"], password=demo["password"])
+    say("Console: open {base}/app/ and log in with email {email} and password {password}",
+        base=base, email=demo["email"], password=demo["password"])
     say("WhatsApp webhook: {base}/webhooks/whatsapp (verify token {token}, app secret {secret})",
         base=base, token=demo["verifyToken"], secret=demo["appSecret"])
     say("N8N API key: {key}", key=demo["apiKey"])
