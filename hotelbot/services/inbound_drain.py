@@ -14,7 +14,7 @@ fails alone keeps its error and goes to its own ``inbound`` job, which gives
 it the remaining attempts, the backoff and, at the end, the dead letter. The
 inbox rows stay the record of unfinished work: rows a crash left behind are
 drained at start, and the periodic sweep queues a job for any row left
-waiting too long.
+waiting longer than its interval.
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ BATCH_ROWS = 16
 COMMIT_BODIES = 256
 # When the drain is behind, it waits for webhooks to pause this long before its next batch,
 # but never longer than DEFER_SECONDS.
-# NOTE: under webhooks arriving faster than the server can process them for minutes, this
-# leaves processing one batch (BATCH_ROWS rows) a second until they slow down. Surges that
-# short-lived (Meta redelivering after an outage) are the expected case; a share of at least
-# a tenth for processing cut the webhook rate of a 10 s burst by about a third on 2 cores.
+# NOTE: when webhooks arrive faster than the server can process them for minutes, this
+# leaves processing one batch (BATCH_ROWS rows) a second until they slow down. Short surges
+# (Meta redelivering after an outage) are the expected case. Keeping a tenth of the time for
+# processing cut the webhook rate of a 10 s burst by a fifth to a third on 2 cores.
 QUIET_SECONDS = 0.002
 DEFER_SECONDS = 1.0
 # How long an idle drain job waits for new rows before it ends.
