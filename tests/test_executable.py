@@ -226,7 +226,7 @@ def test_bundle_has_runtime_modules():
     ]
 
 
-@pytest.mark.parametrize("package", ["tkinter", "pytest", "_pytest", "hypothesis", "aiohttp", "PyInstaller",
+@pytest.mark.parametrize("package", ["tkinter", "pytest", "_pytest", "hypothesis", "PyInstaller",
                                      "setuptools", "pip", "PIL", "pygments", "rich"])
 def test_bundle_leaves_out_unused(package):
     _, modules = bundle_contents()
@@ -312,6 +312,13 @@ async def test_killed_launcher_stops_server(installation):
     assert "hotelbot stopped" in server.log()
     # Only the launcher deletes the unpacked directory, so a killed launcher leaves it behind.
     assert [name[:4] for name in installation.unpacked()] == ["_MEI"]
+
+
+def test_bundle_has_forward_client():
+    _, modules = bundle_contents()
+
+    assert "aiohttp" in modules
+    assert "aiohttp.client" in modules
 
 
 def test_bundle_has_console():
