@@ -132,15 +132,15 @@ async def _apply_webhook(connection: Any, runtime: Any, item: PreparedWebhook, o
 
 
 async def _follow_up(runtime: Any, outcome: Outcome) -> None:
-    """Start the batch's forwards, emit its events, then queue its downloads in one hand-over to a thread.
+    """Emit the batch's events, start its forwards, then queue its downloads in one hand-over to a thread.
 
-    The forwards start first, so each reads the guest's details before a
-    webhook sent in response to an event can change them.
+    Each forward starts before the drain takes its next batch, so it reads the
+    guest's details before a webhook sent in response to an event can change them.
     """
-    for tenant_id, message_id in outcome.forwards:
-        runtime.forwards.start(tenant_id, message_id)
     for event, payload, rooms in outcome.events:
         await runtime.realtime.emit(event, payload, rooms)
+    for tenant_id, message_id in outcome.forwards:
+        runtime.forwards.start(tenant_id, message_id)
 
     if outcome.downloads:
         await asyncio.to_thread(_queue_downloads, runtime.jobs, outcome.downloads)
