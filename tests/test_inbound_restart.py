@@ -72,10 +72,15 @@ async def test_sigterm_stops_cleanly(server, http, n8n):
     client = EventClient()
     await client.connect(server.base_url, await server.token(http))
     polling = socketio.AsyncClient(reconnection=False)
+    polled = asyncio.Event()
+    polling.on("message:new", lambda data: polled.set())
     await polling.connect(server.base_url, auth={"token": await server.token(http)}, transports=["polling"], wait_timeout=5)
     n8n.handler = lambda request: Reply(200, {"ok": True}, delay=1.0)
     await server.post_webhook(http, text_message("Chegando agora"))
     await asyncio.to_thread(n8n.wait_for, 1)
+    # Stopping while the long-polling client is between two polls makes engine.io log its next poll as an error.
+    await client.next("message:new")
+    await asyncio.wait_for(polled.wait(), 5.0)
 
     exit_code = await asyncio.to_thread(server.stop)
     await client.close()
