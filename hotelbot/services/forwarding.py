@@ -58,6 +58,13 @@ class FirstForwards:
         jobs = self._runtime.jobs
         with jobs.first_attempt_outside(FORWARD_JOB, payload):
             async with self._slots:
+                if not jobs.accepting:
+                    # Each waiting attempt can take up to the forward timeout, which would delay the shutdown.
+                    logger.info(
+                        "Forward of message %s not started because the server is stopping (tenant %s). It stays pending until the next start",
+                        payload["messageId"], payload["tenantId"],
+                    )
+                    return
                 try:
                     await forward_message(self._runtime, payload)
                 except JobFailed as exc:
