@@ -105,6 +105,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", 4, _positive_int, "threads", "Queue worker threads for ordinary jobs."),
     Setting("media_workers", 2, _positive_int, "threads",
             "Queue worker threads reserved for media downloads."),
+    Setting("forward_max_waiting", 1000, _positive_int, "forwards",
+            "First attempts of forwards kept in memory while N8N is slow; later ones wait on disk "
+            "until the sweep queues them."),
     Setting("forward_workers", 8, _positive_int, "threads",
             "Queue worker threads reserved for forwards to N8N, which wait for its answer; "
             "a slow N8N holds back only other forwards."),

@@ -41,9 +41,27 @@ class FirstForwards:
         self._runtime = runtime
         self._slots = asyncio.Semaphore(runtime.settings.forward_workers)
         self._tasks: set[asyncio.Task] = set()
+        self._max_waiting = runtime.settings.forward_max_waiting
+        self._overflowing = False
 
     def start(self, tenant_id: str, message_id: str) -> None:
-        """Start the first attempt of a message's forward; call on the loop right after the commit."""
+        """Start the first attempt of a message's forward; call on the loop right after the commit.
+
+        Past ``forward_max_waiting`` attempts in memory (N8N slower than the guests), the
+        message stays PENDING on disk and the sweep queues its forward job.
+        """
+        if len(self._tasks) >= self._max_waiting:
+            if not self._overflowing:
+                logger.warning(
+                    "%d forwards are waiting for N8N; message %s (tenant %s) and later ones go to the queue's sweep",
+                    len(self._tasks), message_id, tenant_id,
+                )
+            self._overflowing = True
+            return
+        if self._overflowing:
+            logger.info("Forwards are keeping up with N8N again (%d waiting)", len(self._tasks))
+            self._overflowing = False
+
         payload = {"tenantId": tenant_id, "messageId": message_id}
         task = asyncio.get_running_loop().create_task(self._attempt(payload), name=f"forward-{message_id}")
         self._tasks.add(task)
