@@ -142,8 +142,15 @@ async def _follow_up(runtime: Any, outcome: Outcome) -> None:
     for tenant_id, message_id in outcome.forwards:
         runtime.forwards.start(tenant_id, message_id)
 
-    if outcome.downloads:
+    if not outcome.downloads:
+        return
+    try:
         await asyncio.to_thread(_queue_downloads, runtime.jobs, outcome.downloads)
+    except Exception:
+        # The batch is committed: failing here would retry rows already processed.
+        # The sweep queues the downloads of messages whose media stays PENDING.
+        logger.exception("Queuing media downloads of messages %s failed; the sweep queues them later",
+                         ", ".join(message_id for _, message_id in outcome.downloads))
 
 
 def _queue_downloads(queue: Any, downloads: list[tuple[str, str]]) -> None:
