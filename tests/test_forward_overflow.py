@@ -1,4 +1,4 @@
-"""Forwards beyond the in-memory limit wait on disk and are sent through the queue once N8N answers again."""
+"""Forwards past the in-memory limit wait on disk and go through the queue once N8N responds again."""
 
 from __future__ import annotations
 
