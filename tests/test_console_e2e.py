@@ -140,6 +140,23 @@ async def open_chat(page: Page, conversation_id: str) -> Locator:
     return opened
 
 
+async def hold_responses(page: Page, pattern: str) -> tuple[asyncio.Event, asyncio.Event]:
+    """Hold the responses of requests matching ``pattern``; return (fetched, release) events.
+
+    ``fetched`` is set once the server has answered, and the page gets the response when ``release`` is set.
+    """
+    fetched, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(route: Route) -> None:
+        response = await route.fetch()
+        fetched.set()
+        await release.wait()
+        await route.fulfill(response=response)
+
+    await page.route(pattern, hold)
+    return fetched, release
+
+
 async def mark_page(page: Page) -> None:
     """Set a flag that only survives as long as the page is not reloaded."""
     await page.evaluate("window.__hotelbotSamePage = true")
@@ -412,15 +429,7 @@ async def test_late_response_keeps_newer_state(server, api, browser, contexts):
     await context.add_init_script(PARSE_COUNTER)
     page = await logged_in_page(context, server, "attendant_campos")
     conversation_id = await guest_writes(api, "Tem alguém aí?", wa_id=phone(44), name="Paulo Reis")
-    fetched, release = asyncio.Event(), asyncio.Event()
-
-    async def hold_read(route: Route) -> None:
-        response = await route.fetch()
-        fetched.set()
-        await release.wait()
-        await route.fulfill(response=response)
-
-    await page.route("**/conversations/*/read", hold_read)
+    fetched, release = await hold_responses(page, "**/conversations/*/read")
     opened = await open_chat(page, conversation_id)
     await asyncio.wait_for(fetched.wait(), 10)
 
@@ -442,15 +451,7 @@ async def test_message_during_history_load_stays(server, api, browser, contexts)
     await context.add_init_script(PARSE_COUNTER)
     page = await logged_in_page(context, server, "attendant")
     conversation_id = await guest_writes(api, "Primeira", wa_id=phone(45), name="Rosa Lima", at=time.time() - 60)
-    fetched, release = asyncio.Event(), asyncio.Event()
-
-    async def hold_history(route: Route) -> None:
-        response = await route.fetch()
-        fetched.set()
-        await release.wait()
-        await route.fulfill(response=response)
-
-    await page.route(f"**/conversations/{conversation_id}/messages?*", hold_history)
+    fetched, release = await hold_responses(page, f"**/conversations/{conversation_id}/messages?*")
     await open_chat(page, conversation_id)
     await asyncio.wait_for(fetched.wait(), 10)
 
@@ -477,15 +478,7 @@ async def test_status_during_history_load_applies(server, api, browser, contexts
         window.__statuses = 0;
         on("server:message:status", () => { window.__statuses += 1; });
     }""")
-    fetched, release = asyncio.Event(), asyncio.Event()
-
-    async def hold_history(route: Route) -> None:
-        response = await route.fetch()
-        fetched.set()
-        await release.wait()
-        await route.fulfill(response=response)
-
-    await page.route(f"**/conversations/{conversation_id}/messages?*", hold_history)
+    fetched, release = await hold_responses(page, f"**/conversations/{conversation_id}/messages?*")
     await open_chat(page, conversation_id)
     await asyncio.wait_for(fetched.wait(), 10)
 
