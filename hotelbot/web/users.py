@@ -75,7 +75,7 @@ async def list_users() -> Response:
 @blueprint.get("/team")
 @require_user()
 async def list_team() -> Response:
-    """Every active colleague's id, name, role and unit, for any user of the tenant."""
+    """List every active colleague's id, name, role and unit, for any user of the tenant."""
     return jsonify({"items": await users.list_team(runtime(), g.principal)})
 
 

@@ -13,12 +13,12 @@ export function shortTime(iso) {
   return `${day} ${time}`;
 }
 
-/** A full date and time, for tooltips. */
+/** Format a full date and time, for tooltips. */
 export function fullTime(iso) {
   return iso ? new Date(iso).toLocaleString(currentLanguage()) : "";
 }
 
-/** How long ago `iso` was, as "5 min", "2 h 10 min" or "3 d". */
+/** Return how long ago `iso` was, as "5 min", "2 h 10 min" or "3 d". */
 export function elapsed(iso, now = Date.now()) {
   if (!iso) return "";
   const minutes = Math.max(0, Math.floor((now - new Date(iso).getTime()) / 60000));
@@ -28,7 +28,7 @@ export function elapsed(iso, now = Date.now()) {
   return t("time.days", { n: Math.floor(minutes / 1440) });
 }
 
-/** Midnight of today in the browser's time zone, as a Date. */
+/** Return midnight of today in the browser's time zone, as a Date. */
 export function startOfToday() {
   const today = new Date();
   today.setHours(0, 0, 0, 0);

@@ -9,7 +9,7 @@ export function define(texts) {
   for (const [lang, entries] of Object.entries(texts)) Object.assign(catalogs[lang], entries);
 }
 
-/** The text for `key` with `{name}` placeholders filled from `params`. */
+/** Return the text for `key` with `{name}` placeholders filled from `params`. */
 export function t(key, params = {}) {
   const text = catalogs[language][key] ?? catalogs["pt-BR"][key] ?? key;
   return text.replace(/\{(\w+)\}/g, (match, name) => (name in params ? String(params[name]) : match));
