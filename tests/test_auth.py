@@ -11,8 +11,7 @@ import jwt
 import pytest
 
 from tests.support.db import rows
-from tests.support.fakes import FakeGraph, FakeN8N
-from tests.support.server import PASSWORD, ServerProcess, launch
+from tests.support.server import PASSWORD, ServerProcess, running_server
 
 INVALID_CREDENTIALS = {"error": "Credenciais inválidas", "code": "INVALID_CREDENTIALS"}
 
@@ -20,12 +19,8 @@ INVALID_CREDENTIALS = {"error": "Credenciais inválidas", "code": "INVALID_CREDE
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory) -> Iterator[ServerProcess]:
     """One server for the module; each test logs in for its own sessions."""
-    graph, n8n = FakeGraph().start(), FakeN8N().start()
-    process = launch(tmp_path_factory.mktemp("auth") / "data", graph.url, n8n.url)
-    yield process
-    process.stop()
-    graph.stop()
-    n8n.stop()
+    with running_server(tmp_path_factory.mktemp("auth") / "data") as (process, _, _):
+        yield process
 
 
 def jwt_secret(server: ServerProcess) -> str:

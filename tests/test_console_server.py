@@ -19,8 +19,7 @@ import pytest
 from hotelbot.web.console import CONSOLE_DIR
 from tests.support.attendants import Api
 from tests.support.db import rows
-from tests.support.fakes import FakeGraph, FakeN8N
-from tests.support.server import ServerProcess, launch
+from tests.support.server import ServerProcess, launch, running_server
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
@@ -81,14 +80,8 @@ def raw_request(base_url: str, method: str, path: str) -> tuple[int, dict[str, s
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory) -> Iterator[ServerProcess]:
-    graph, n8n = FakeGraph().start(), FakeN8N().start()
-    server = launch(tmp_path_factory.mktemp("console") / "data", graph.url, n8n.url)
-    try:
+    with running_server(tmp_path_factory.mktemp("console") / "data") as (server, _, _):
         yield server
-    finally:
-        server.stop()
-        graph.stop()
-        n8n.stop()
 
 
 async def test_root_redirects_to_console(shared, http):

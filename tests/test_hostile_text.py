@@ -18,9 +18,8 @@ from pydantic_core import PydanticCustomError
 from hotelbot.web.fields import clean_line, clean_text
 from tests.support.attendants import Api, guest_writes, phone
 from tests.support.db import rows
-from tests.support.fakes import FakeGraph, FakeN8N
 from tests.support.media import jpeg
-from tests.support.server import ServerProcess, launch
+from tests.support.server import ServerProcess, running_server
 
 LINE_MESSAGE = "Não pode conter quebras de linha nem caracteres de controle."
 TEXT_MESSAGE = "Não pode conter caracteres de controle."
@@ -71,14 +70,8 @@ def test_clean_line_keeps_emoji_joiners():
 @pytest.fixture(scope="module")
 def hotel(tmp_path_factory) -> Iterator[ServerProcess]:
     """One server for the cases that leave it running; each case uses its own guest or user."""
-    graph, n8n = FakeGraph().start(), FakeN8N().start()
-    server = launch(tmp_path_factory.mktemp("hostile") / "data", graph.url, n8n.url)
-    try:
+    with running_server(tmp_path_factory.mktemp("hostile") / "data") as (server, _, _):
         yield server
-    finally:
-        server.stop()
-        graph.stop()
-        n8n.stop()
 
 
 def _detail(response, field: str) -> dict:

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.db import eventually, rows
-from tests.support.fakes import FakeGraph, FakeN8N, load_fixture
-from tests.support.server import ServerProcess, launch
+from tests.support.fakes import load_fixture
+from tests.support.server import ServerProcess, running_server
 from tests.support.webhooks import first_message
 
 ANA = {"type": "CONTACT", "name": "Ana Conceição"}
@@ -220,12 +220,8 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def shared_server(tmp_path_factory) -> Iterator[ServerProcess]:
-    graph, n8n = FakeGraph().start(), FakeN8N().start()
-    process = launch(tmp_path_factory.mktemp("fixtures") / "data", graph.url, n8n.url)
-    yield process
-    process.stop()
-    graph.stop()
-    n8n.stop()
+    with running_server(tmp_path_factory.mktemp("fixtures") / "data") as (process, _, _):
+        yield process
 
 
 def stored_message(server: ServerProcess, wamid: str) -> dict:

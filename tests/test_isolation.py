@@ -24,9 +24,9 @@ from hotelbot.settings import load_settings
 from hotelbot.web.app import create_app
 from tests.support.attendants import Api, phone
 from tests.support.db import eventually, rows
-from tests.support.fakes import FakeGraph, FakeN8N
+from tests.support.fakes import FakeGraph
 from tests.support.media import media_webhook, ogg_opus
-from tests.support.server import ServerProcess, launch
+from tests.support.server import ServerProcess, running_server
 from tests.support.webhooks import execute, new_wamid, text_message
 
 A_GUEST_PHONE = phone(4242)
@@ -173,14 +173,8 @@ class TenantA:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Iterator[tuple[ServerProcess, FakeGraph]]:
-    graph, n8n = FakeGraph().start(), FakeN8N().start()
-    server = launch(tmp_path_factory.mktemp("isolation") / "data", graph.url, n8n.url)
-    try:
+    with running_server(tmp_path_factory.mktemp("isolation") / "data") as (server, graph, _):
         yield server, graph
-    finally:
-        server.stop()
-        graph.stop()
-        n8n.stop()
 
 
 async def _post_webhook(server: ServerProcess, http: httpx.AsyncClient, payload: dict, index: int) -> None:

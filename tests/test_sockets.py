@@ -14,8 +14,8 @@ import pytest
 import socketio
 
 from tests.support.db import eventually, rows
-from tests.support.fakes import FakeGraph, FakeN8N, load_fixture
-from tests.support.server import ServerProcess, launch
+from tests.support.fakes import load_fixture
+from tests.support.server import ServerProcess, running_server
 from tests.support.sockets import EventClient
 from tests.support.webhooks import text_message
 
@@ -23,12 +23,8 @@ from tests.support.webhooks import text_message
 @pytest.fixture(scope="module")
 def socket_server(tmp_path_factory) -> Iterator[ServerProcess]:
     """One server for the module; every test uses guests of its own."""
-    graph, n8n = FakeGraph().start(), FakeN8N().start()
-    process = launch(tmp_path_factory.mktemp("sockets") / "data", graph.url, n8n.url)
-    yield process
-    process.stop()
-    graph.stop()
-    n8n.stop()
+    with running_server(tmp_path_factory.mktemp("sockets") / "data") as (process, _, _):
+        yield process
 
 
 def jwt_secret(server: ServerProcess) -> str:

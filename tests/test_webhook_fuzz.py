@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.db import rows
-from tests.support.fakes import FIXTURES, FakeGraph, FakeN8N, load_fixture
+from tests.support.fakes import FIXTURES, load_fixture
 from tests.support.media import wait_until
-from tests.support.server import ServerProcess, launch
+from tests.support.server import ServerProcess, running_server
 
 FIXTURE_NAMES = sorted(
     path.name for path in Path(FIXTURES).glob("*.json") if path.name.startswith(("inbound-", "status-"))
@@ -70,14 +70,8 @@ def encode(payload) -> bytes:
 
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory) -> Iterator[ServerProcess]:
-    graph, n8n = FakeGraph().start(), FakeN8N().start()
-    server = launch(tmp_path_factory.mktemp("fuzz") / "data", graph.url, n8n.url, tenant_count=1)
-    try:
+    with running_server(tmp_path_factory.mktemp("fuzz") / "data", tenant_count=1) as (server, _, _):
         yield server
-    finally:
-        server.stop()
-        graph.stop()
-        n8n.stop()
 
 
 def fresh_fixture(name: str) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from hotelbot.cli.common import open_box, open_database
 from hotelbot.services import provisioning
 from hotelbot.settings import load_settings
 from hotelbot.whatsapp.signature import sign
+from tests.support.fakes import FakeGraph, FakeN8N
 
 PASSWORD = "senha-segura-123"
 PHONE_NUMBER_IDS = ("106500000000001", "106500000000002")
@@ -177,3 +180,18 @@ def launch(data_dir: Path, graph_url: str, n8n_url: str, tenant_count: int = 2, 
     if start:
         server.start()
     return server
+
+
+@contextlib.contextmanager
+def running_server(data_dir: Path, **launch_options: Any) -> Iterator[tuple[ServerProcess, FakeGraph, FakeN8N]]:
+    """Start a fake Graph API, a fake N8N and a provisioned server; stop all three on exit."""
+    graph, n8n = FakeGraph().start(), FakeN8N().start()
+    try:
+        server = launch(data_dir, graph.url, n8n.url, **launch_options)
+        try:
+            yield server, graph, n8n
+        finally:
+            server.stop()
+    finally:
+        graph.stop()
+        n8n.stop()
