@@ -157,22 +157,25 @@ class RealtimeServer:
 
     async def disconnect_user(self, user_id: str) -> None:
         """Close every socket of a user (after deactivation or a role change)."""
-        sids = [sid for sid, _ in self.sio.manager.get_participants("/", user_room(user_id))]
-        for sid in sids:
-            await self.sio.disconnect(sid)
-        if sids:
-            logger.info("Closed %d socket(s) of user %s", len(sids), user_id)
+        closed = await self._close_sockets(user_id, session_id=None)
+        if closed:
+            logger.info("Closed %d socket(s) of user %s", closed, user_id)
 
     async def disconnect_session(self, user_id: str, session_id: str) -> None:
         """Close the sockets opened with one login session's tokens (after that session logs out)."""
-        closed = 0
-        for sid, _ in list(self.sio.manager.get_participants("/", user_room(user_id))):
-            principal = await self.sio.get_session(sid)
-            if principal.get("session_id") == session_id:
-                await self.sio.disconnect(sid)
-                closed += 1
+        closed = await self._close_sockets(user_id, session_id)
         if closed:
             logger.info("Closed %d socket(s) of user %s session %s", closed, user_id, session_id)
+
+    async def _close_sockets(self, user_id: str, session_id: str | None) -> int:
+        """Close the user's sockets, only those of ``session_id`` when given; return how many."""
+        closed = 0
+        for sid, _ in list(self.sio.manager.get_participants("/", user_room(user_id))):
+            if session_id is not None and (await self.sio.get_session(sid)).get("session_id") != session_id:
+                continue
+            await self.sio.disconnect(sid)
+            closed += 1
+        return closed
 
     def connected_count(self) -> int:
         return len(self.sio.manager.rooms.get("/", {}).get(None, {}))
