@@ -78,7 +78,7 @@ async def test_sigterm_stops_cleanly(server, http, n8n):
     n8n.handler = lambda request: Reply(200, {"ok": True}, delay=1.0)
     await server.post_webhook(http, text_message("Chegando agora"))
     await asyncio.to_thread(n8n.wait_for, 1)
-    # Stopping while the long-polling client is between two polls makes engine.io log its next poll as an error.
+    # A stop between two polls of the long-polling client gets its next poll refused, which must log no error.
     await client.next("message:new")
     await asyncio.wait_for(polled.wait(), 5.0)
 

@@ -279,3 +279,33 @@ async def test_logout_closes_that_sessions_sockets(socket_server, http, sockets)
     assert response.status_code == 200
     await eventually(lambda: not leaving_client.sio.connected)
     assert staying_client.sio.connected is True
+
+
+async def test_poll_for_unknown_session_logged_as_warning(socket_server, http, sockets):
+    """A console still polling a session from before a restart is refused with a 400 and a warning, not an error."""
+    client = await attendant(socket_server, http, sockets)
+    log_before = len(socket_server.log())
+
+    response = await http.get(socket_server.base_url + "/socket.io/",
+                              params={"EIO": "4", "transport": "polling", "sid": "stale-session-id"})
+
+    assert response.status_code == 400
+    assert response.json() == "Invalid session stale-session-id"
+    await eventually(lambda: "Invalid session stale-session-id" in socket_server.log()[log_before:])
+    new_lines = socket_server.log()[log_before:].splitlines()
+    refused = [line for line in new_lines if "Invalid session stale-session-id" in line]
+    assert len(refused) == 1
+    assert " WARNING engineio.server: " in refused[0]
+    assert [line for line in new_lines if " ERROR " in line] == []
+    assert client.sio.connected is True
+
+
+async def test_packets_not_logged(socket_server, http, sockets):
+    """engine.io's per-packet lines carry event data (guests' messages); the log leaves them out."""
+    client = await attendant(socket_server, http, sockets, "attendant_campos")
+
+    await guest_conversation(socket_server, http, client, "5511900000391")
+
+    log = socket_server.log()
+    assert "Received packet" not in log
+    assert "Sending packet" not in log

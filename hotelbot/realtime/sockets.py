@@ -28,6 +28,18 @@ Authenticator = Callable[[str], Awaitable[dict[str, Any]]]
 ConversationCheck = Callable[[str, str], Awaitable[bool]]
 
 
+class _RefusedRequestLog(logging.LoggerAdapter):
+    """engine.io's log, with the requests it refuses recorded as warnings.
+
+    engine.io logs each request it answers with a 400 through ``error``: a poll for a session that ended with a
+    restart or a stop, a wrong transport, a bad upgrade. Those are a client's stale or wrong requests, not faults
+    of this server, so they do not belong among its errors; failures inside engine.io still log as errors.
+    """
+
+    def error(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.warning(msg, *args, **kwargs)
+
+
 def tenant_room(tenant_id: str) -> str:
     return f"tenant:{tenant_id}"
 
@@ -66,11 +78,14 @@ class RealtimeServer:
 
     def __init__(self, cors_origins: list[str] | str | None) -> None:
         self._frontend_origins = [cors_origins] if isinstance(cors_origins, str) else list(cors_origins or [])
+        # engine.io logs every packet, with its data, at INFO; warnings and errors are all this log needs.
+        engine_log = logging.getLogger("engineio.server")
+        engine_log.setLevel(logging.WARNING)
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             cors_allowed_origins=self._origin_allowed,
             logger=False,
-            engineio_logger=False,
+            engineio_logger=_RefusedRequestLog(engine_log),
         )
         self._authenticate: Authenticator | None = None
         self._conversation_exists: ConversationCheck | None = None
