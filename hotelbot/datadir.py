@@ -136,9 +136,22 @@ class DataDir:
         )
 
     def write_master_keys(self, new_key: bytes, old_keys: list[bytes]) -> None:
+        self._update_secrets({
+            "masterKey": base64.b64encode(new_key).decode(),
+            "oldMasterKeys": [base64.b64encode(key).decode() for key in old_keys],
+        })
+
+    def write_new_signing_keys(self) -> None:
+        """Replace the keys that sign access tokens and media links with new random ones."""
+        self._update_secrets({
+            "jwtSecret": secrets.token_urlsafe(48),
+            "mediaKey": base64.b64encode(secrets.token_bytes(32)).decode(),
+        })
+
+    def _update_secrets(self, changes: dict[str, Any]) -> None:
+        """Write ``changes`` into the secrets file through a 0600 temporary file and a rename."""
         content = json.loads(self.secrets_file.read_text())
-        content["masterKey"] = base64.b64encode(new_key).decode()
-        content["oldMasterKeys"] = [base64.b64encode(key).decode() for key in old_keys]
+        content.update(changes)
         temporary = self.secrets_file.with_suffix(".tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:

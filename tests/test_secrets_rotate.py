@@ -139,7 +139,7 @@ def test_rotate_refused_while_serving(server):
 
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        f"Stop the hotelbot server running on {server.data_dir} before rotating the master key."
+        f"Stop the hotelbot server running on {server.data_dir} before replacing its keys."
     )
     assert (server.data_dir / "secrets.json").read_bytes() == before
     assert sealed_values(server) == sealed_before

@@ -1,11 +1,15 @@
-"""``hotelbot secrets rotate``: replace the master key that seals tenant secrets.
+"""``hotelbot secrets``: replace the master key that seals tenant secrets, or the keys that sign logins.
 
-Rotation takes two runs. The first writes a new master key to secrets.json,
+Master key rotation takes two runs. The first writes a new master key to secrets.json,
 keeps the previous key in ``oldMasterKeys``, then re-seals every tenant secret
 under the new key in one transaction. Because the file is written first, a
 failure at any step leaves every value openable. Backups taken before the
 rotation still need the previous key. ``--finish`` drops the previous keys once
 no tenant secret is sealed under them.
+
+``rotate-signing-keys`` replaces the keys that sign access and refresh tokens
+and media links, and revokes every session: after a suspected leak of
+secrets.json, every user logs in again and no earlier token or link works.
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ from hotelbot.cli.common import CommandError, open_database, print_json, say, se
 from hotelbot.datadir import MASTER_KEY_ENV, DataDir
 from hotelbot.secretbox import SecretBox, SecretBoxError, key_id
 from hotelbot.services import key_rotation
+from hotelbot.storage import users as user_store
 
 logger = logging.getLogger(__name__)
 
 
 def add_commands(commands: Any, add_data_dir: Callable) -> None:
-    group = commands.add_parser("secrets", help="manage the master key that encrypts tenant secrets")
+    group = commands.add_parser("secrets", help="manage the keys that encrypt tenant secrets and sign logins")
     actions = group.add_subparsers(dest="action", required=True)
 
     rotate = actions.add_parser(
@@ -42,12 +47,26 @@ def add_commands(commands: Any, add_data_dir: Callable) -> None:
     rotate.add_argument("--json", action="store_true")
     rotate.set_defaults(handler=run_rotate)
 
+    signing = actions.add_parser(
+        "rotate-signing-keys",
+        help="replace the keys that sign tokens and media links; every session ends and every user logs in again",
+    )
+    add_data_dir(signing)
+    signing.add_argument("--json", action="store_true")
+    signing.set_defaults(handler=run_rotate_signing_keys)
 
-def _check_can_rotate(data_dir: DataDir) -> None:
-    """Raise CommandError while a server runs on ``data_dir`` or the master key comes from the environment."""
+
+def _check_data_dir(data_dir: DataDir, settings: Any) -> None:
+    """Raise CommandError when ``data_dir`` has not been initialized or a server runs on it."""
+    if not data_dir.exists():
+        raise CommandError("No data directory at {path}: run hotelbot init.", path=settings.data_path)
     if data_dir.is_serving():
-        raise CommandError("Stop the hotelbot server running on {path} before rotating the master key.",
+        raise CommandError("Stop the hotelbot server running on {path} before replacing its keys.",
                            path=data_dir.root)
+
+
+def _check_master_key_in_file() -> None:
+    """Raise CommandError when the master key comes from the environment, where this command cannot replace it."""
     if os.environ.get(MASTER_KEY_ENV):
         raise CommandError(
             "The master key comes from {name}, so it cannot be rotated in secrets.json. "
@@ -106,9 +125,8 @@ async def _finish(settings: Any) -> dict[str, Any]:
 def run_rotate(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     data_dir = DataDir(settings.data_path)
-    if not data_dir.exists():
-        raise CommandError("No data directory at {path}: run hotelbot init.", path=settings.data_path)
-    _check_can_rotate(data_dir)
+    _check_data_dir(data_dir, settings)
+    _check_master_key_in_file()
 
     if args.finish:
         result = asyncio.run(_finish(settings))
@@ -126,4 +144,31 @@ def run_rotate(args: argparse.Namespace) -> int:
         say("Master key {key} in use: {count} tenant secret(s) re-sealed. The previous key stays in secrets.json "
             "for older backups until you run hotelbot secrets rotate --finish.",
             key=result["keyId"], count=result["resealed"])
+    return 0
+
+
+async def _revoke_all_sessions(settings: Any) -> int:
+    async with open_database(settings) as (db, _):
+        async with db.write() as connection:
+            return await user_store.revoke_all_sessions(connection, "signing keys replaced")
+
+
+def run_rotate_signing_keys(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    data_dir = DataDir(settings.data_path)
+    _check_data_dir(data_dir, settings)
+
+    # The keys first: a server started on this directory then verifies no earlier token or link, even if
+    # revoking the sessions below fails.
+    data_dir.write_new_signing_keys()
+    _flush_to_disk(data_dir.secrets_file)
+    logger.info("Token and media link signing keys replaced in %s", data_dir.secrets_file)
+    revoked = asyncio.run(_revoke_all_sessions(settings))
+    logger.info("Sessions revoked after the signing keys were replaced: %d", revoked)
+
+    if args.json:
+        print_json({"revokedSessions": revoked})
+    else:
+        say("New signing keys in use: {count} session(s) ended. Every user logs in again, and media links "
+            "sent earlier no longer open.", count=revoked)
     return 0

@@ -155,3 +155,11 @@ async def revoke_user_sessions(connection: aiosqlite.Connection, user_id: str, r
         " WHERE user_id = ? AND revoked_at IS NULL AND (? IS NULL OR id != ?)",
         (now_iso(), reason, user_id, keep, keep),
     )
+
+
+async def revoke_all_sessions(connection: aiosqlite.Connection, reason: str) -> int:
+    """Revoke every open session of every tenant; return how many were open."""
+    cursor = await connection.execute(
+        "UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE revoked_at IS NULL", (now_iso(), reason)
+    )
+    return cursor.rowcount

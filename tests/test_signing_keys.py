@@ -1,0 +1,98 @@
+"""``hotelbot secrets rotate-signing-keys``: new token and media link keys, every session ended."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import subprocess
+import sys
+
+from hotelbot.media_links import MediaLinks
+from tests.support.db import rows
+
+
+def run(*args: str, language: str = "en") -> subprocess.CompletedProcess:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("HOTELBOT_")}
+    environment["HOTELBOT_LANGUAGE"] = language
+    return subprocess.run([sys.executable, "-m", "hotelbot", *args], env=environment, capture_output=True,
+                          text=True, timeout=60)
+
+
+def secrets_of(server) -> dict:
+    return json.loads((server.data_dir / "secrets.json").read_text())
+
+
+def media_link(server, media_key: str) -> str:
+    """A link to a missing file of tenant 0 signed with ``media_key``: 404 when the signature holds, 401 when not."""
+    path = f"/api/media/{server.tenant.id}/{'ab' * 16}.jpg"
+    return MediaLinks(base64.b64decode(media_key), 3600, server.base_url).absolute(path)
+
+
+async def test_rotation_ends_every_session(server, http):
+    first = await server.login(http, server.tenant.users["admin"])
+    second = await server.login(http, server.tenants[1].users["attendant_campos"])
+    before = secrets_of(server)
+    old_link = media_link(server, before["mediaKey"])
+    assert (await http.get(old_link)).status_code == 404
+    server.stop()
+
+    result = run("secrets", "rotate-signing-keys", "--data-dir", str(server.data_dir), "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"revokedSessions": 2}
+    after = secrets_of(server)
+    assert after["jwtSecret"] != before["jwtSecret"]
+    assert after["mediaKey"] != before["mediaKey"]
+    assert after["masterKey"] == before["masterKey"]
+    assert after["oldMasterKeys"] == before["oldMasterKeys"]
+    assert stat.S_IMODE((server.data_dir / "secrets.json").stat().st_mode) == 0o600
+    assert not (server.data_dir / "secrets.tmp").exists()
+    assert rows(server, "SELECT revoked_reason, count(*) AS n FROM sessions GROUP BY revoked_reason") == [
+        {"revoked_reason": "signing keys replaced", "n": 2}
+    ]
+
+    server.start()
+
+    for login in (first, second):
+        me = await http.get(server.base_url + "/auth/me", headers={"Authorization": f"Bearer {login['accessToken']}"})
+        assert me.status_code == 401
+        refreshed = await http.post(server.base_url + "/auth/refresh", json={"refreshToken": login["refreshToken"]})
+        assert refreshed.status_code == 401
+    assert (await http.get(old_link)).status_code == 401
+    assert (await http.get(media_link(server, after["mediaKey"]))).status_code == 404
+    again = await server.login(http, server.tenant.users["admin"])
+    me = await http.get(server.base_url + "/auth/me", headers={"Authorization": f"Bearer {again['accessToken']}"})
+    assert me.status_code == 200
+    assert me.json()["user"]["email"] == server.tenant.users["admin"]
+
+
+def test_rotation_refused_while_serving(server):
+    before = (server.data_dir / "secrets.json").read_bytes()
+
+    result = run("secrets", "rotate-signing-keys", "--data-dir", str(server.data_dir))
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"Stop the hotelbot server running on {server.data_dir} before replacing its keys."
+    assert (server.data_dir / "secrets.json").read_bytes() == before
+
+
+def test_rotation_refused_without_data_dir(tmp_path):
+    result = run("secrets", "rotate-signing-keys", "--data-dir", str(tmp_path / "missing"))
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"No data directory at {tmp_path / 'missing'}: run hotelbot init."
+    assert not (tmp_path / "missing").exists()
+
+
+def test_rotation_message_in_portuguese(server):
+    server.stop()
+
+    result = run("secrets", "rotate-signing-keys", "--data-dir", str(server.data_dir), language="pt-BR")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "Novas chaves de assinatura em uso: 0 sessão(ões) encerrada(s). Todos os usuários precisam entrar de novo, "
+        "e os links de mídia enviados antes deixam de abrir."
+    )
