@@ -120,7 +120,15 @@ def user_json(row: dict, units: dict[str, str]) -> dict[str, Any]:
         "hotelUnit": units.get(row["hotel_unit"], row["hotel_unit"]) if row["hotel_unit"] else None,
         "language": row["language"],
         "active": bool(row["active"]),
+        "lockedUntil": _lock_end(row["locked_until"]),
     }
+
+
+def _lock_end(locked_until: str | None) -> str | None:
+    """Return when a login lock ends, or None when the account is not locked now."""
+    if not locked_until or from_iso(locked_until) <= now():
+        return None
+    return locked_until
 
 
 def tenant_json(tenant: Any) -> dict[str, Any]:

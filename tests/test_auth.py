@@ -65,6 +65,7 @@ async def test_login_returns_tokens_and_user(auth_server, http):
         "hotelUnit": None,
         "language": "pt-BR",
         "active": True,
+        "lockedUntil": None,
     }
     assert response.headers["cache-control"] == "no-store"
 

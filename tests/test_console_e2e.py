@@ -33,7 +33,7 @@ from tests.support.browser import (
 from tests.support.db import eventually, rows
 from tests.support.fakes import load_fixture
 from tests.support.media import jpeg, media_webhook, ogg_opus
-from tests.support.webhooks import new_wamid, text_message
+from tests.support.webhooks import execute, new_wamid, text_message
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -753,6 +753,35 @@ async def test_logout_ends_other_tabs(server, browser, contexts):
     await expect(second.locator("[data-test=login-email]")).to_be_visible()
     assert await second.locator("[data-test=board]").count() == 0
     assert await second.locator("[data-test=connection]").count() == 0
+    log.assert_clean()
+
+
+async def test_only_locked_user_offers_unlock(server, api, browser, contexts):
+    """Unlock shows, beside a "locked until" badge, only for a user locked out by failed logins."""
+    locked_id = await api.user_id("attendant_campos")
+    free_id = await api.user_id("attendant_ubatuba")
+    execute(server, "UPDATE users SET failed_logins = 10, locked_until = '2099-01-01T15:30:00.000Z' WHERE id = ?", (locked_id,))
+    context, log = await context_for(browser, contexts)
+    page = await logged_in_page(context, server, "admin")
+
+    await page.click("[data-test=nav-users]")
+
+    locked = page.locator(f"[data-test=user-row][data-user-id='{locked_id}']")
+    free = page.locator(f"[data-test=user-row][data-user-id='{free_id}']")
+    await expect(locked.locator("[data-test=user-locked]")).to_have_text(re.compile(r"^Bloqueado até 01/01 \d\d:30$"))
+    await expect(locked.locator("[data-test=user-unlock]")).to_have_count(1)
+    await expect(free.locator("[data-test=user-edit]")).to_have_count(1)
+    assert await free.locator("[data-test=user-unlock]").count() == 0
+    assert await free.locator("[data-test=user-locked]").count() == 0
+    assert await page.locator("[data-test=user-unlock]").count() == 1
+
+    await locked.locator("[data-test=user-unlock]").click()
+
+    await expect(locked.locator("[data-test=user-unlock]")).to_have_count(0)
+    await expect(locked.locator("[data-test=user-locked]")).to_have_count(0)
+    assert rows(server, "SELECT failed_logins, locked_until FROM users WHERE id = ?", (locked_id,)) == [
+        {"failed_logins": 0, "locked_until": None}
+    ]
     log.assert_clean()
 
 

@@ -199,11 +199,24 @@ async def test_unlock_after_failed_logins(api):
     user_id = await api.user_id("attendant_ubatuba")
     execute(api.server, "UPDATE users SET failed_logins = 10, locked_until = '2099-01-01T00:00:00.000Z' WHERE id = ?", (user_id,))
     assert await _login_status(api, email, PASSWORD) == 401
+    listed = (await api.call("GET", "/users", "admin")).json()["items"]
+    assert next(user for user in listed if user["id"] == user_id)["lockedUntil"] == "2099-01-01T00:00:00.000Z"
 
     response = await api.call("POST", f"/users/{user_id}/unlock", "admin")
 
     assert response.status_code == 200
+    assert response.json()["user"]["lockedUntil"] is None
     assert await _login_status(api, email, PASSWORD) == 200
+
+
+async def test_expired_lock_not_shown(api):
+    user_id = await api.user_id("attendant_campos")
+    execute(api.server, "UPDATE users SET failed_logins = 10, locked_until = '2020-01-01T00:00:00.000Z' WHERE id = ?", (user_id,))
+
+    response = await api.call("GET", "/users", "admin")
+
+    assert response.status_code == 200
+    assert next(user for user in response.json()["items"] if user["id"] == user_id)["lockedUntil"] is None
 
 
 async def test_other_tenants_users_not_found(api, other):

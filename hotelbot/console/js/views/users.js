@@ -3,6 +3,7 @@
 import { api } from "../api.js";
 import { h, replace, toast } from "../dom.js";
 import { on } from "../events.js";
+import { shortTime } from "../format.js";
 import { define, t } from "../i18n.js";
 import { reloadTeam, session } from "../session.js";
 
@@ -23,6 +24,8 @@ define({
     "users.actions": "Ações",
     "users.active": "Ativo",
     "users.inactive": "Desativado",
+    "users.locked": "Bloqueado até {time}",
+    "users.lockedHint": "Muitas tentativas de entrar com a senha errada.",
     "users.you": "(você)",
     "users.edit": "Editar",
     "users.resetPassword": "Redefinir senha",
@@ -61,6 +64,8 @@ define({
     "users.actions": "Actions",
     "users.active": "Active",
     "users.inactive": "Deactivated",
+    "users.locked": "Locked until {time}",
+    "users.lockedHint": "Too many logins with a wrong password.",
     "users.you": "(you)",
     "users.edit": "Edit",
     "users.resetPassword": "Reset password",
@@ -168,8 +173,7 @@ function userRow(user, actions) {
   const buttons = user.active ? [
     button("user-edit", t("users.edit"), actions.edit),
     button("user-reset-password", t("users.resetPassword"), actions.resetPassword),
-    // NOTE: the API's user JSON carries no lock state, so Unlock shows for every active user.
-    button("user-unlock", t("users.unlock"), actions.unlock),
+    user.lockedUntil ? button("user-unlock", t("users.unlock"), actions.unlock) : null,
     self ? null : button("user-deactivate", t("users.deactivate"), actions.deactivate),
   ] : [];
 
@@ -182,7 +186,9 @@ function userRow(user, actions) {
     h("td", {}, h("span", {
       class: `badge user-state ${user.active ? "user-state-active" : ""}`, "data-test": "user-state",
       "data-active": String(user.active),
-    }, t(user.active ? "users.active" : "users.inactive"))),
+    }, t(user.active ? "users.active" : "users.inactive")), user.active && user.lockedUntil ? h("span", {
+      class: "badge user-state user-state-locked", "data-test": "user-locked", title: t("users.lockedHint"),
+    }, t("users.locked", { time: shortTime(user.lockedUntil) })) : null),
     h("td", {}, h("div", { class: "user-actions", role: "group", "aria-label": user.name }, buttons)));
 }
 
