@@ -12,9 +12,10 @@ from hotelbot.forwarding import sign_body
 from tests.support.db import eventually, rows
 from tests.support.fakes import Recorded, Reply, load_fixture
 from tests.support.sockets import EventClient
-from tests.support.webhooks import new_wamid, text_message, with_message_id
+from tests.support.webhooks import execute, new_wamid, text_message, with_message_id
 
 ASSISTANT_UNAVAILABLE = "Assistente indisponível: a mensagem não pôde ser entregue ao N8N."
+NO_ASSISTANT = "Este hotel não tem assistente de IA configurado (sem URL do N8N): uma pessoa responde."
 
 
 def failing_first(count: int, status: int = 500):
@@ -145,6 +146,37 @@ async def test_n8n_always_failing_escalates_once(server, http, sockets, n8n):
     assert rows(server, "SELECT error FROM dead_letters") == [{"error": "N8N answered 500"}]
     second = rows(server, "SELECT forward_state FROM messages WHERE content = 'Segunda'")
     assert second == [{"forward_state": "NONE"}]
+    await client.expect_none("escalation:new", within=0.5)
+
+
+async def test_tenant_without_n8n_hands_to_people_at_once(server, http, sockets, n8n):
+    """With no N8N URL there is no assistant to retry: the first message escalates, later ones wait for people."""
+    server.stop()
+    execute(server, "UPDATE tenants SET n8n_url = NULL WHERE id = ?", (server.tenant.id,))
+    server.start()
+    client = await attendant(server, http, sockets)
+
+    await server.post_webhook(http, text_message("Tem vaga para sábado?"))
+
+    created = await client.next("escalation:new", timeout=5.0)
+    assert created["escalation"]["reason"] == NO_ASSISTANT
+    assert created["escalation"]["status"] == "PENDING"
+    assert created["conversation"]["status"] == "OPEN"
+    assert created["conversation"]["iaLocked"] is True
+    assert rows(server, "SELECT forward_state FROM messages") == [{"forward_state": "NONE"}]
+
+    await server.post_webhook(http, text_message("Alguém pode me responder?"))
+    await client.next("message:new")
+    await eventually(lambda: rows(server, "SELECT count(*) AS n FROM messages") == [{"n": 2}])
+
+    assert rows(server, "SELECT forward_state FROM messages ORDER BY created_at, received_at") == [
+        {"forward_state": "NONE"}, {"forward_state": "NONE"}
+    ]
+    assert rows(server, "SELECT reason FROM escalations") == [{"reason": NO_ASSISTANT}]
+    assert rows(server, "SELECT count(*) AS n FROM dead_letters") == [{"n": 0}]
+    assert n8n.requests == []
+    assert "has no N8N URL: message" in server.log()
+    assert "attempt 2" not in server.log()
     await client.expect_none("escalation:new", within=0.5)
 
 

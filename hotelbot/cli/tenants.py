@@ -24,7 +24,10 @@ def add_commands(commands: Any, add_data_dir: Callable) -> None:
     create.add_argument("--name", required=True, help="name shown to attendants")
     create.add_argument("--phone-number-id", required=True, help="WhatsApp phone number id from Meta")
     create.add_argument("--waba-id", help="WhatsApp Business Account id (needed to list templates)")
-    create.add_argument("--n8n-url", help="URL of the N8N webhook that receives guests' messages")
+    create.add_argument(
+        "--n8n-url",
+        help="URL of the N8N webhook that receives guests' messages; without it every conversation goes to people",
+    )
     create.add_argument("--time-zone", default="America/Sao_Paulo", help="IANA time zone of the hotel")
     create.add_argument("--hotel-unit", action="append", default=[], help="hotel unit name; repeat for several")
     create.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -39,7 +42,7 @@ def add_commands(commands: Any, add_data_dir: Callable) -> None:
     update.add_argument("--name")
     update.add_argument("--phone-number-id")
     update.add_argument("--waba-id")
-    update.add_argument("--n8n-url")
+    update.add_argument("--n8n-url", help='a new N8N webhook URL; "" removes it and hands every conversation to people')
     update.add_argument("--time-zone")
     update.add_argument("--read-receipts", choices=("on", "off"), help="send read receipts to WhatsApp")
     update.add_argument(

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 FORWARD_JOB = "forward"
 ASSISTANT_UNAVAILABLE = "Assistant unavailable: the message could not be delivered to N8N."
+NO_ASSISTANT = "No AI assistant is set up for this hotel (no N8N URL): a person answers."
 
 
 class FirstForwards:
@@ -124,7 +125,8 @@ async def forward_message(runtime: Any, payload: dict[str, Any]) -> None:
         logger.info("Forward of %s skipped: conversation %s is locked for people", message["whatsapp_msg_id"], conversation["id"])
         return
     if not tenant.n8n_url:
-        raise JobFailed(f"tenant {tenant_id} has no N8N URL")
+        await _hand_to_people(runtime, tenant_id, message)
+        return
 
     media_url = runtime.media_links.absolute(message["media_url"]) if message["media_url"] else None
     unit_name = tenant.hotel_units.get(conversation["hotel_unit"]) if conversation["hotel_unit"] else None
@@ -154,6 +156,19 @@ async def forward_message(runtime: Any, payload: dict[str, Any]) -> None:
     async with runtime.db.write(single_statement=True) as connection:
         await message_store.update_message(connection, tenant_id, message_id, forward_state="DONE")
     logger.info("Message %s forwarded to N8N (tenant %s, conversation %s)", message["whatsapp_msg_id"], tenant_id, conversation["id"])
+
+
+async def _hand_to_people(runtime: Any, tenant_id: str, message: dict[str, Any]) -> None:
+    """Escalate the message's conversation at once: a tenant without an N8N URL has no assistant to retry."""
+    async with runtime.db.write() as connection:
+        await message_store.update_message(connection, tenant_id, message["id"], forward_state="NONE")
+    reason = translate(NO_ASSISTANT, "pt-BR")
+    escalation, created = await escalate(runtime, tenant_id, message["conversation_id"], reason=reason)
+    logger.info(
+        "Tenant %s has no N8N URL: message %s handed to people in conversation %s (escalation %s, %s)",
+        tenant_id, message["whatsapp_msg_id"], message["conversation_id"], escalation["id"],
+        "new" if created else "already open",
+    )
 
 
 async def _select_forward_rows(connection: Any, tenant_id: str, message_id: str) -> tuple[dict | None, dict | None, dict | None]:
