@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from hotelbot import __version__
-from hotelbot.cli import dev, jobs, maintenance, media, secrets, tenants, users
+from hotelbot.cli import demo, dev, jobs, maintenance, media, secrets, tenants, users
 from hotelbot.cli import guests
 from hotelbot.cli.common import CommandError, configure_logging, say, settings_from
 from hotelbot.datadir import DataDir
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     media.add_commands(commands, _add_data_dir)
     secrets.add_commands(commands, _add_data_dir)
     guests.add_commands(commands, _add_data_dir)
+    demo.add_commands(commands, _add_data_dir)
     return parser
 
 
@@ -68,7 +69,6 @@ def run_settings(args: argparse.Namespace) -> int:
 
 
 def run_init(args: argparse.Namespace) -> int:
-    from hotelbot.cli.demo import ensure_demo
     from hotelbot.cli.common import open_database
 
     settings = settings_from(args)
@@ -76,7 +76,7 @@ def run_init(args: argparse.Namespace) -> int:
     async def initialize() -> None:
         async with open_database(settings) as (db, data_dir):
             if args.demo:
-                await ensure_demo(db, data_dir, settings)
+                await demo.ensure_demo(db, data_dir, settings)
 
     asyncio.run(initialize())
     say("Data directory ready: {path}", path=settings.data_path)
@@ -85,7 +85,6 @@ def run_init(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     from hotelbot.cli.common import open_database
-    from hotelbot.cli.demo import ensure_demo
     from hotelbot.server import run_server
 
     settings = settings_from(args, host=args.host, port=args.port, demo=True if args.demo else None)
@@ -94,7 +93,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if settings.demo:
         async def prepare() -> None:
             async with open_database(settings) as (db, data_dir):
-                await ensure_demo(db, data_dir, settings)
+                await demo.ensure_demo(db, data_dir, settings)
 
         asyncio.run(prepare())
     asyncio.run(run_server(settings))
