@@ -116,13 +116,17 @@ def _assistant_may_send(needs_window: bool) -> outbound.Prepare:
     return prepare
 
 
-async def send(runtime: Any, tenant_id: str, guest: GuestReference, draft: Draft) -> dict[str, Any]:
+async def send(
+    runtime: Any, tenant_id: str, guest: GuestReference, draft: Draft, idempotency_key: str | None = None
+) -> dict[str, Any]:
     """Store and send ``draft`` to the guest through the one outbound path.
 
     Returns ``{messageId, whatsappMsgId, status}``: status SENT with Meta's
     wamid, or PENDING with ``whatsappMsgId`` null when Meta could not be
-    reached and the message waits in the outbound queue. Raises NotFound,
-    Conflict (IA_LOCKED), WindowClosed or WhatsAppRejected.
+    reached and the message waits in the outbound queue. A request repeating
+    an earlier ``idempotency_key`` of the tenant gets that message's response
+    and sends nothing. Raises NotFound, Conflict (IA_LOCKED), WindowClosed or
+    WhatsAppRejected.
     """
     conversation = await require_conversation(runtime, tenant_id, guest)
     tenant = await runtime.tenants.get(tenant_id)
@@ -132,6 +136,7 @@ async def send(runtime: Any, tenant_id: str, guest: GuestReference, draft: Draft
         graph_body=draft.graph_body,
         sender=N8N_SENDER,
         metadata=draft.metadata,
+        client_message_id=idempotency_key,
     )
     prepare = _assistant_may_send(needs_window=draft.type != "TEMPLATE")
 

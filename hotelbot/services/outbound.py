@@ -29,7 +29,7 @@ from typing import Any
 import aiosqlite
 
 from hotelbot.clock import from_iso, new_id, now, now_iso
-from hotelbot.errors import NotFound, WhatsAppRejected
+from hotelbot.errors import Conflict, NotFound, WhatsAppRejected
 from hotelbot.i18n import translate
 from hotelbot.jobs.queue import JobFailed
 from hotelbot.realtime.sockets import conversation_room, tenant_room
@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 # Meta's codes that mean the hotel's setup is wrong rather than the message: returned as 502.
 ACCOUNT_CODES = frozenset({190, 10, 200, 3, 131031})
 EXPIRED_MESSAGE = "Not sent: WhatsApp stayed unreachable for too long."
+KEY_REUSED = "This Idempotency-Key was already used for a different message."
 
 Prepare = Callable[[aiosqlite.Connection, dict], Awaitable[None]]
 Event = tuple[str, dict[str, Any], list[str]]
@@ -148,8 +149,8 @@ async def send(
     inserts the PENDING row. It checks the AI lock or the 24-hour window and
     applies state changes (an attendant's reply takes the conversation), so
     the check and the insert cannot be separated by another request. A
-    ``client_message_id`` the same user already sent returns that message
-    (200) and sends nothing. Emits ``message:new`` and ``conversation:updated``.
+    ``client_message_id`` the same user (or N8N, for a request without
+    ``created_by``) already sent returns that message (200) and sends nothing. Emits ``message:new`` and ``conversation:updated``.
     """
     task = asyncio.get_running_loop().create_task(_send(runtime, tenant, conversation_id, request, prepare))
     _in_flight.add(task)
@@ -170,7 +171,7 @@ async def _send(
     async with runtime.outbound_locks.hold(conversation_id):
         stored = await _store_pending(runtime, tenant, conversation_id, request, prepare)
         if stored.repeat is not None:
-            logger.info("Repeated clientMessageId: message %s returned again (tenant %s)", stored.repeat.message["id"], tenant.id)
+            logger.info("Repeated send key: message %s returned again (tenant %s)", stored.repeat.message["id"], tenant.id)
             return stored.repeat
         if stored.waiting:
             await _queue_outbound(runtime, tenant.id, conversation_id)
@@ -198,7 +199,7 @@ async def _store_pending(
         conversation = await conversation_store.select_conversation(connection, tenant.id, conversation_id)
         if conversation is None:
             raise NotFound("Conversation not found.")
-        repeat = await _repeat_of(connection, runtime, tenant, request)
+        repeat = await _repeat_of(connection, runtime, tenant, conversation_id, request)
         if repeat is not None:
             return _Stored(repeat=repeat)
         if prepare is not None:
@@ -239,17 +240,31 @@ def _sender_actor(request: OutboundRequest) -> audit.Actor:
     return audit.SYSTEM
 
 
+def _same_send(earlier: dict[str, Any], conversation_id: str, request: OutboundRequest) -> bool:
+    """Whether ``request`` is for the message ``earlier`` already holds: same conversation, same Graph API body."""
+    stored_body = json.loads(earlier["metadata"] or "{}").get("graphBody")
+    # Compared as stored, through JSON, so that a tuple in the new body equals the list it became.
+    return earlier["conversation_id"] == conversation_id and stored_body == json.loads(json.dumps(request.graph_body))
+
+
 async def _repeat_of(
-    connection: aiosqlite.Connection, runtime: Any, tenant: Tenant, request: OutboundRequest
+    connection: aiosqlite.Connection, runtime: Any, tenant: Tenant, conversation_id: str, request: OutboundRequest
 ) -> SendResult | None:
-    """Return the message a repeated request already created (status 200), or None."""
-    if not request.client_message_id or not request.created_by:
+    """Return the message a repeated request already created (status 200), or None.
+
+    A request is a repeat when the same user, or N8N, sent the same ``client_message_id`` before.
+    """
+    if not request.client_message_id:
         return None
-    # The unique index keeps a clientMessageId for good, so a repeat after
+    # The unique indexes keep a key for good, so a repeat after
     # 24 hours also returns the first message instead of failing.
     earlier = await outbound_store.select_client_message(connection, tenant.id, request.created_by, request.client_message_id)
     if earlier is None:
         return None
+    if request.created_by is None and not _same_send(earlier, conversation_id, request):
+        # A workflow reusing one key for different messages would otherwise lose every message after the first.
+        logger.warning("Send key of message %s reused for a different message (tenant %s)", earlier["id"], tenant.id)
+        raise Conflict(KEY_REUSED, code="CONFLICT")
     view = await conversation_store.select_conversation_view(connection, tenant.id, earlier["conversation_id"])
     return SendResult(message_json(earlier, runtime.media_links.sign), conversation_json(view, tenant.hotel_units), 200)
 

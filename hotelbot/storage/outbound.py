@@ -8,9 +8,15 @@ from hotelbot.storage.database import fetch_all, fetch_one, fetch_value
 
 
 async def select_client_message(
-    connection: aiosqlite.Connection, tenant_id: str, created_by: str, client_message_id: str
+    connection: aiosqlite.Connection, tenant_id: str, created_by: str | None, client_message_id: str
 ) -> dict | None:
-    """Return the message a user already sent with ``client_message_id``, or None."""
+    """Return the message a user (``created_by``), or N8N (None), already sent with ``client_message_id``."""
+    if created_by is None:
+        return await fetch_one(
+            connection,
+            "SELECT * FROM messages WHERE tenant_id = ? AND client_message_id = ? AND created_by IS NULL",
+            (tenant_id, client_message_id),
+        )
     return await fetch_one(
         connection,
         "SELECT * FROM messages WHERE tenant_id = ? AND created_by = ? AND client_message_id = ?",
