@@ -163,7 +163,7 @@ async def test_tenant_without_n8n_hands_to_people_at_once(server, http, sockets,
     assert created["escalation"]["status"] == "PENDING"
     assert created["conversation"]["status"] == "OPEN"
     assert created["conversation"]["iaLocked"] is True
-    assert rows(server, "SELECT forward_state FROM messages") == [{"forward_state": "NONE"}]
+    await eventually(lambda: rows(server, "SELECT forward_state FROM messages") == [{"forward_state": "NONE"}])
 
     await server.post_webhook(http, text_message("Alguém pode me responder?"))
     await client.next("message:new")
@@ -178,6 +178,27 @@ async def test_tenant_without_n8n_hands_to_people_at_once(server, http, sockets,
     assert "has no N8N URL: message" in server.log()
     assert "attempt 2" not in server.log()
     await client.expect_none("escalation:new", within=0.5)
+
+
+@pytest.mark.parametrize("server_settings", [{"retry_delay": 2}])
+async def test_failed_hand_over_retried(server, http, sockets):
+    """A failed hand-over to people runs again on the queue's retry, because the message stays PENDING until then."""
+    server.stop()
+    execute(server, "UPDATE tenants SET n8n_url = '' WHERE id = ?", (server.tenant.id,))
+    execute(server, "CREATE TRIGGER refuse_escalations BEFORE INSERT ON escalations"
+                    " BEGIN SELECT RAISE(ABORT, 'escalations refused by the test'); END")
+    server.start()
+    client = await attendant(server, http, sockets)
+
+    await server.post_webhook(http, text_message("Tem vaga para sábado?"))
+    await eventually(lambda: "escalations refused by the test" in server.log())
+    execute(server, "DROP TRIGGER refuse_escalations")
+
+    created = await client.next("escalation:new", timeout=10.0)
+    assert created["escalation"]["reason"] == NO_ASSISTANT
+    assert created["conversation"]["iaLocked"] is True
+    await eventually(lambda: rows(server, "SELECT forward_state FROM messages") == [{"forward_state": "NONE"}])
+    assert rows(server, "SELECT count(*) AS n FROM dead_letters") == [{"n": 0}]
 
 
 @pytest.mark.parametrize("server_settings", [{"forward_timeout": 30, "forward_workers": 2, "workers": 2}])

@@ -159,11 +159,14 @@ async def forward_message(runtime: Any, payload: dict[str, Any]) -> None:
 
 
 async def _hand_to_people(runtime: Any, tenant_id: str, message: dict[str, Any]) -> None:
-    """Escalate the message's conversation at once: a tenant without an N8N URL has no assistant to retry."""
-    async with runtime.db.write() as connection:
-        await message_store.update_message(connection, tenant_id, message["id"], forward_state="NONE")
+    """Escalate the message's conversation at once: a tenant without an N8N URL has no assistant to retry.
+
+    The escalation runs before the message leaves PENDING, so when it fails the queue's retry escalates again.
+    """
     reason = translate(NO_ASSISTANT, "pt-BR")
     escalation, created = await escalate(runtime, tenant_id, message["conversation_id"], reason=reason)
+    async with runtime.db.write() as connection:
+        await message_store.update_message(connection, tenant_id, message["id"], forward_state="NONE")
     logger.info(
         "Tenant %s has no N8N URL: message %s handed to people in conversation %s (escalation %s, %s)",
         tenant_id, message["whatsapp_msg_id"], message["conversation_id"], escalation["id"],
