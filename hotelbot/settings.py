@@ -136,6 +136,8 @@ SETTINGS: tuple[Setting, ...] = (
             choices=("NORMAL", "FULL")),
     Setting("shutdown_timeout", 10.0, _positive_float, "seconds",
             "Time given to running jobs and open requests when stopping."),
+    Setting("min_free_disk_mb", 500, _non_negative_int, "MB",
+            "Free space beside the data directory below which /healthz and hotelbot doctor report a problem."),
     Setting("webhook_max_bytes", 3 * 1024 * 1024, _positive_int, "bytes",
             "Largest webhook body accepted."),
     Setting("request_max_bytes", 1024 * 1024, _positive_int, "bytes",

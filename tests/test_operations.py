@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from hotelbot.clock import now, to_iso
 from tests.support.db import eventually, rows
 from tests.support.fakes import Reply, load_fixture
 from tests.support.faults import metric, permission_checked_options, scrape
+from tests.support.server import launch
 from tests.support.sockets import EventClient
 from tests.support.webhooks import execute, new_wamid, text_message
 
@@ -226,6 +228,19 @@ async def test_doctor_reports_dead_letters_as_warning(server, http, n8n):
     assert "[!   ] 1 job(s) com falha: veja hotelbot jobs failed." in result.stdout.splitlines()
 
 
+async def test_doctor_low_disk_is_a_problem(server):
+    """Below min_free_disk_mb free, doctor reports the disk as a problem; above it, as fine."""
+    free_mb = shutil.disk_usage(server.data_dir).free // (1024 * 1024)
+
+    low = hotelbot(server, "doctor", env={"HOTELBOT_MIN_FREE_DISK_MB": str(free_mb + 1024)})
+    enough = hotelbot(server, "doctor", env={"HOTELBOT_MIN_FREE_DISK_MB": "1"})
+
+    assert low.returncode == 1
+    assert [line for line in low.stdout.splitlines() if line.startswith("[ERRO] Espaço livre em disco: ")] != []
+    assert enough.returncode == 0
+    assert [line for line in enough.stdout.splitlines() if line.startswith("[OK  ] Espaço livre em disco: ")] != []
+
+
 async def test_doctor_problems_exit_1(server):
     server.stop()
     os.chmod(server.data_dir / "secrets.json", 0o644)
@@ -342,6 +357,23 @@ async def test_healthz_warns_on_account_errors_and_quiet_webhooks(server, http):
     assert report["checks"]["database"] == {"status": "ok"}
     assert report["checks"]["inbox"]["status"] == "ok"
     assert report["checks"]["inbox"]["backlog"] == 0
+
+
+def test_healthz_fails_below_free_disk_setting(tmp_path, graph, n8n):
+    """With less free space than min_free_disk_mb (here 100 TB), /healthz responds with 503 and names the disk."""
+    server = launch(tmp_path / "data", graph.url, n8n.url, start=False, min_free_disk_mb=100_000_000)
+    server.start(20.0, (503,))
+    try:
+        response = httpx.get(server.base_url + "/healthz", timeout=10)
+    finally:
+        server.stop()
+
+    assert response.status_code == 503
+    assert response.json()["status"] == "failing"
+    disk = response.json()["checks"]["disk"]
+    assert disk["status"] == "failing"
+    assert 0 < disk["freeBytes"] < 100_000_000 * 1024 * 1024
+    assert response.json()["checks"]["database"]["status"] == "ok"
 
 
 async def test_healthz_fails_on_stale_inbox_until_processed(server, http, n8n):

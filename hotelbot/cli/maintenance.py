@@ -140,7 +140,7 @@ def _doctor_findings(settings: Any) -> list[tuple[str, str, dict]]:
             findings.append(("problem", "The master key does not open the tenants' secrets: check HOTELBOT_MASTER_KEY and secrets.json.", {}))
 
     free = shutil.disk_usage(data_dir.root).free
-    level = "problem" if free < 500 * 1024 * 1024 else "ok"
+    level = "problem" if free < settings.min_free_disk_mb * 1024 * 1024 else "ok"
     findings.append((level, "Free disk space: {megabytes} MB", {"megabytes": free // (1024 * 1024)}))
     if data_dir.is_serving():
         findings.append(("ok", "A server is running on this data directory.", {}))

@@ -13,7 +13,7 @@ A check is ``ok``, ``warning`` (worth a look, still serving) or ``failing``
   the last 24 hours;
 - ``deadLetters``: a warning from ``DEAD_LETTER_WARNING`` jobs whose attempts are spent;
 - ``queue``: jobs queued or scheduled;
-- ``disk``: failing below ``MIN_FREE_BYTES`` free beside the data directory.
+- ``disk``: failing below the ``min_free_disk_mb`` setting free beside the data directory.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from hotelbot.storage import health as health_store
 
 logger = logging.getLogger(__name__)
 
-MIN_FREE_BYTES = 500 * 1024 * 1024
 INBOX_STALE_SECONDS = 300
 QUIET_WEBHOOK_HOURS = 24
 DEAD_LETTER_WARNING = 10
@@ -108,7 +107,8 @@ async def health_report(runtime: Any) -> dict[str, Any]:
     depth = await asyncio.to_thread(runtime.jobs.pending_count)
     checks["queue"] = _check("ok", depth=depth)
     usage = shutil.disk_usage(runtime.data_dir.root)
-    checks["disk"] = _check("failing" if usage.free < MIN_FREE_BYTES else "ok", freeBytes=usage.free)
+    low = usage.free < runtime.settings.min_free_disk_mb * 1024 * 1024
+    checks["disk"] = _check("failing" if low else "ok", freeBytes=usage.free)
 
     statuses = {check["status"] for check in checks.values()}
     overall = "ok"
