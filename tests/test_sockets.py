@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ import jwt
 import pytest
 import socketio
 
+from hotelbot.realtime.sockets import _RefusedRequestLog
 from tests.support.db import eventually, rows
 from tests.support.fakes import load_fixture
 from tests.support.server import ServerProcess, running_server
@@ -309,3 +311,42 @@ async def test_packets_not_logged(socket_server, http, sockets):
     log = socket_server.log()
     assert "Received packet" not in log
     assert "Sending packet" not in log
+
+
+async def test_malformed_packets_logged_as_warnings(socket_server, http):
+    """Packets that engine.io or Socket.IO cannot decode are a client's fault: one warning each, no error."""
+    bodies = [b"4garbage", b'42["join:conversation"', b"49", b"Zzz", b"\xff\xfe"]
+    log_before = len(socket_server.log())
+
+    for body in bodies:
+        opened = await http.get(socket_server.base_url + "/socket.io/", params={"EIO": "4", "transport": "polling"})
+        session_id = json.loads(opened.text[1:])["sid"]
+        response = await http.post(socket_server.base_url + "/socket.io/", content=body,
+                                   params={"EIO": "4", "transport": "polling", "sid": session_id})
+        assert response.status_code == 200
+
+    def rejected() -> list[str]:
+        return [line for line in socket_server.log()[log_before:].splitlines() if "Malformed packet" in line]
+
+    await eventually(lambda: len(rejected()) == len(bodies))
+    assert all(" WARNING engineio.server: Malformed packet from a client rejected (" in line for line in rejected())
+    new_log = socket_server.log()[log_before:]
+    assert " ERROR " not in new_log
+    assert "Traceback" not in new_log
+
+
+def test_real_failures_still_logged_as_errors(caplog):
+    """A ValueError from this server's code, or any other exception, keeps its ERROR line and traceback."""
+    engine_log = _RefusedRequestLog(logging.getLogger("tests.engineio"))
+
+    try:
+        json.loads("{")  # Raised with this test's frame on the stack, as an error in a socket handler would be.
+    except ValueError:
+        engine_log.exception("message async handler error")
+    try:
+        raise RuntimeError("service failed")
+    except RuntimeError:
+        engine_log.exception("service task exception")
+
+    assert [record.levelname for record in caplog.records] == ["ERROR", "ERROR"]
+    assert all(record.exc_info for record in caplog.records)

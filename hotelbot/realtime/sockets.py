@@ -11,6 +11,8 @@ JavaScript client shows in ``connect_error`` as ``err.message`` and ``err.data``
 from __future__ import annotations
 
 import logging
+import sys
+import traceback
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,16 +30,42 @@ Authenticator = Callable[[str], Awaitable[dict[str, Any]]]
 ConversationCheck = Callable[[str, str], Awaitable[bool]]
 
 
+# Packages whose frames make up the decoding of a client's packet, from engine.io's handler down to the raise.
+_PACKET_DECODING_PACKAGES = frozenset({"engineio", "socketio", "json"})
+
+
+def _malformed_packet(error: BaseException | None) -> bool:
+    """Return whether ``error`` is engine.io or python-socketio rejecting a packet that a client sent.
+
+    Their decoders raise ValueError (JSONDecodeError and UnicodeDecodeError among them) for a packet that does not
+    parse. A ValueError with a frame from any other package, this server's handlers included, is a real failure.
+    """
+    if not isinstance(error, ValueError):
+        return False
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        if frame.f_globals.get("__name__", "").partition(".")[0] not in _PACKET_DECODING_PACKAGES:
+            return False
+    return True
+
+
 class _RefusedRequestLog(logging.LoggerAdapter):
-    """engine.io's log, with the requests it refuses recorded as warnings.
+    """engine.io's log, with the requests it refuses and the packets it cannot decode recorded as warnings.
 
     engine.io logs each request it answers with a 400 through ``error``: a poll for a session that ended with a
-    restart or a stop, a wrong transport, a bad upgrade. Those are a client's stale or wrong requests, not faults
-    of this server, so they do not belong among its errors; failures inside engine.io still log as errors.
+    restart or a stop, a wrong transport, a bad upgrade. It logs a packet that does not decode through
+    ``exception``, with a traceback. Those are a client's stale or wrong requests, not faults of this server, so
+    they do not belong among its errors. Failures inside engine.io and in this server's handlers still log as errors.
     """
 
     def error(self, msg: object, *args: Any, **kwargs: Any) -> None:
         self.warning(msg, *args, **kwargs)
+
+    def exception(self, msg: object, *args: Any, exc_info: Any = True, **kwargs: Any) -> None:
+        error = sys.exc_info()[1]
+        if exc_info is True and _malformed_packet(error):
+            self.warning("Malformed packet from a client rejected (%s): %s: %s", msg, type(error).__name__, error)
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)
 
 
 def tenant_room(tenant_id: str) -> str:
