@@ -686,6 +686,32 @@ async def test_photo_and_voice_note_render(server, api, graph, http, browser, co
     log.assert_clean()
 
 
+@pytest.mark.parametrize("server_settings", [{"media_url_ttl": 2}])
+async def test_expired_media_link_refreshed(server, api, graph, browser, contexts, server_settings):
+    """A photo whose signed link has expired is read again through GET /messages/{id} and shown with a new link."""
+    context, log = await context_for(browser, contexts)
+    page = await logged_in_page(context, server, "attendant")
+    conversation_id = await guest_writes(api, "Segue a foto", wa_id=phone(1), name="Bruno Lima")
+    await guest_sends_media(api, graph, conversation_id)
+    await open_chat(page, conversation_id)
+    image = page.locator("[data-test=message][data-type=IMAGE] [data-test=message-image]")
+    await expect(image).to_be_visible()
+    first_link = await image.get_attribute("src")
+    expires = int(re.search(r"expires=(\d+)", first_link).group(1))
+    # The link's expiry is a wall-clock time: wait until it has passed.
+    await asyncio.sleep(max(0.0, expires + 0.5 - time.time()))
+
+    async with page.expect_response(lambda response: "/messages/" in response.url and response.request.method == "GET") as read:
+        # The browser asks for the file again, as a lazily loaded image does when scrolled into view.
+        await image.evaluate("(img) => { img.src = img.src + '&again=1'; }")
+
+    assert (await read.value).status == 200
+    await expect(image).not_to_have_attribute("src", re.compile(f"expires={expires}"))
+    await image.evaluate("(img) => img.decode()")
+    assert await image.evaluate("(img) => img.naturalWidth") == 64
+    log.assert_clean(allowed=(re.compile(r"status of 401 .*/api/media/.*&again=1\)$"),))
+
+
 # -- the 24-hour window ------------------------------------------------------
 
 

@@ -191,6 +191,26 @@ async def test_get_conversation_and_messages(api):
     assert unknown.json()["code"] == "NOT_FOUND"
 
 
+async def test_get_one_message(api, other):
+    conversation_id = await guest_writes(api, "só esta", wa_id=phone(31))
+    listed = (await api.call("GET", f"/conversations/{conversation_id}/messages", "attendant")).json()["items"][0]
+    foreign_conversation = await guest_writes(other, "de outro hotel", wa_id=phone(32))
+    foreign_id = (await other.call("GET", f"/conversations/{foreign_conversation}/messages", "attendant")).json()["items"][0]["id"]
+
+    response = await api.call("GET", f"/messages/{listed['id']}", "attendant")
+    foreign = await api.call("GET", f"/messages/{foreign_id}", "attendant")
+    too_long = await api.call("GET", "/messages/" + "a" * 65, "attendant")
+    anonymous = await api.call("GET", f"/messages/{listed['id']}", None)
+
+    assert response.status_code == 200
+    assert response.json() == {"message": listed}
+    assert foreign.status_code == 404
+    assert foreign.json() == {"error": "Mensagem não encontrada.", "code": "NOT_FOUND"}
+    assert too_long.status_code == 404
+    assert too_long.json() == foreign.json()
+    assert anonymous.status_code == 401
+
+
 async def test_assign_emits_updated_and_assigned_once(api, sockets):
     conversation_id = await guest_writes(api, wa_id=phone(40))
     attendant_id = await api.user_id("attendant")

@@ -86,6 +86,7 @@ CASES: dict[tuple[str, str], Case] = {
         Case("GET", "/conversations/stats/range?from=2026-01-01&to=2026-12-31", "user", 200),
     ("GET", "/healthz"): Case("GET", "/healthz", "none", 200),
     ("GET", "/livez"): Case("GET", "/livez", "none", 200),
+    ("GET", "/messages/<message_id>"): Case("GET", "/messages/{message}", "user", 404),
     ("POST", "/messages/<message_id>/media/retry"): Case("POST", "/messages/{message}/media/retry", "user", 404),
     ("POST", "/messages/send-media"): Case("POST", "/messages/send-media", "user", 404, multipart=True),
     ("POST", "/messages/send-template"): Case("POST", "/messages/send-template", "user", 404, json={

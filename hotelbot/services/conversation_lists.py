@@ -149,6 +149,15 @@ async def get_conversation(runtime: Any, principal: dict[str, Any], conversation
     return conversation_json(view, tenant.hotel_units)
 
 
+async def get_message(runtime: Any, principal: dict[str, Any], message_id: str) -> dict[str, Any]:
+    """Return one message as the API shows it, its media link signed anew; raise NotFound for an unknown or foreign id."""
+    async with runtime.db.read() as connection:
+        row = await message_store.select_message(connection, principal["tenant_id"], message_id)
+    if row is None:
+        raise NotFound("Message not found.")
+    return message_json(row, runtime.media_links.sign)
+
+
 async def list_messages(
     runtime: Any, principal: dict[str, Any], conversation_id: str, limit: int, before: tuple[str, str, str] | None
 ) -> Page:

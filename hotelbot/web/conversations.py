@@ -7,7 +7,7 @@ from typing import Literal
 import pydantic
 from quart import Blueprint, Response, g, jsonify, request
 
-from hotelbot.errors import ValidationFailed
+from hotelbot.errors import NotFound, ValidationFailed
 from hotelbot.services import conversation_lists, conversations
 from hotelbot.web.fields import single_line
 from hotelbot.web.guards import require_user, runtime
@@ -55,6 +55,15 @@ async def list_messages(conversation_id: str) -> Response:
     before = decode_cursor(request.args.get("cursor"), 3)
     page = await conversation_lists.list_messages(runtime(), g.principal, conversation_id, limit, before)
     return _page_json(page)
+
+
+@blueprint.get("/messages/<message_id>")
+@require_user()
+async def get_message(message_id: str) -> Response:
+    """Return one message; the console reads it again for a fresh link when a media link has expired."""
+    if len(message_id) > 64:
+        raise NotFound("Message not found.")
+    return jsonify({"message": await conversation_lists.get_message(runtime(), g.principal, message_id)})
 
 
 @blueprint.post("/conversations/<conversation_id>/assign")

@@ -28,7 +28,6 @@ define({
 
 const PAGE_SIZE = 50;
 // A refresh of expired media links reads this many of the newest messages (the API's maximum page).
-const MEDIA_REFRESH_SIZE = 200;
 const NEAR_TOP_PX = 300;
 const NEAR_BOTTOM_PX = 48;
 const STATUS_RANK = { PENDING: 0, SENT: 1, DELIVERED: 2, READ: 3 };
@@ -88,7 +87,8 @@ export class History {
     // While the first page loads: the changes that events brought for messages not shown yet, replayed after it.
     this.pendingChanges = null;
     this.destroyed = false;
-    this.lastMediaRefresh = 0;
+    // Message id → when its media link was last read again.
+    this.mediaRefreshedAt = new Map();
     this.context = {
       findById: (id) => this.entries.get(id)?.message,
       findByWamid: (wamid) => this.findByWamid(wamid),
@@ -325,18 +325,18 @@ export class History {
 
   /**
    * A media link is signed for a limited time (one hour by default): when one has expired, read
-   * the newest messages again for fresh links, at most once a minute.
-   * NOTE: only the newest MEDIA_REFRESH_SIZE messages get fresh links; older ones need the chat reopened.
+   * its message again for a fresh link, at most once a minute per message.
    */
   async onMediaError(message) {
     const expired = linkExpiry(message.mediaUrl) <= Date.now();
-    if (!expired || Date.now() - this.lastMediaRefresh < 60000) return;
-    this.lastMediaRefresh = Date.now();
+    const refreshed = this.mediaRefreshedAt.get(message.id) || 0;
+    if (!expired || Date.now() - refreshed < 60000) return;
+    this.mediaRefreshedAt.set(message.id, Date.now());
     try {
-      const page = await this.fetchPage({ limit: MEDIA_REFRESH_SIZE });
-      for (const item of page.items) if (this.entries.has(item.id)) this.upsert(item);
+      const { message: fresh } = await api("GET", `/messages/${encodeURIComponent(message.id)}`);
+      if (!this.destroyed && this.entries.has(fresh.id)) this.upsert(fresh);
     } catch (error) {
-      console.warn("Media links not refreshed", error);
+      console.warn("Media link not refreshed", message.id, error);
     }
   }
 
