@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from hotelbot.media_links import MediaLinks
-from tests.support.db import rows
+from tests.support.db import rows, wait_until
 from tests.support.fakes import FakeGraph, FakeN8N
-from tests.support.media import bearer, login_sync, media_webhook, ogg_opus, wait_until
+from tests.support.media import bearer, login_sync, media_webhook, ogg_opus
 from tests.support.server import PASSWORD, ServerProcess, launch
 
 

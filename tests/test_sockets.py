@@ -10,14 +10,16 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import aiohttp
+import httpx
 import jwt
 import pytest
 import socketio
 
 from hotelbot.realtime.sockets import _RefusedRequestLog
-from tests.support.db import eventually, rows
+from tests.support.db import eventually, rows, wait_until
 from tests.support.fakes import load_fixture
-from tests.support.server import ServerProcess, running_server
+from tests.support.server import ServerProcess, launch, running_server
 from tests.support.sockets import EventClient
 from tests.support.webhooks import text_message
 
@@ -283,23 +285,49 @@ async def test_logout_closes_that_sessions_sockets(socket_server, http, sockets)
     assert staying_client.sio.connected is True
 
 
-async def test_poll_for_unknown_session_logged_as_warning(socket_server, http, sockets):
-    """A console still polling a session from before a restart is refused with a 400 and a warning, not an error."""
-    client = await attendant(socket_server, http, sockets)
-    log_before = len(socket_server.log())
+def test_poll_for_unknown_session_logged_as_warning(tmp_path, graph, n8n):
+    """A console still polling a session from before a restart is refused with a 400 and a warning, not an error.
 
-    response = await http.get(socket_server.base_url + "/socket.io/",
-                              params={"EIO": "4", "transport": "polling", "sid": "stale-session-id"})
+    engine.io logs only the first refusal of each kind in a process, so this test has a server of its own.
+    """
+    server = launch(tmp_path, graph.url, n8n.url, tenant_count=0)
+    try:
+        response = httpx.get(server.base_url + "/socket.io/",
+                             params={"EIO": "4", "transport": "polling", "sid": "stale-session-id"}, timeout=10)
+        wait_until(lambda: "Invalid session stale-session-id" in server.log())
+    finally:
+        server.stop()
 
     assert response.status_code == 400
     assert response.json() == "Invalid session stale-session-id"
-    await eventually(lambda: "Invalid session stale-session-id" in socket_server.log()[log_before:])
-    new_lines = socket_server.log()[log_before:].splitlines()
-    refused = [line for line in new_lines if "Invalid session stale-session-id" in line]
+    refused = [line for line in server.log().splitlines() if "Invalid session stale-session-id" in line]
     assert len(refused) == 1
     assert " WARNING engineio.server: " in refused[0]
-    assert [line for line in new_lines if " ERROR " in line] == []
-    assert client.sio.connected is True
+    assert " ERROR " not in server.log()
+
+
+@pytest.mark.parametrize("frame", ["Zzz", "4" + "[" * 5000], ids=["unknown-type", "deep-nesting"])
+async def test_malformed_websocket_frame_logged_as_warning(socket_server, http, frame):
+    """A websocket frame engine.io cannot decode closes that connection with one warning, no error or traceback."""
+    log_before = len(socket_server.log())
+    url = socket_server.base_url + "/socket.io/?EIO=4&transport=websocket"
+
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as connection:
+        opened = await connection.receive(timeout=5)
+        assert opened.type == aiohttp.WSMsgType.TEXT
+        assert opened.data.startswith("0{")
+        await connection.send_str(frame)
+        closed = await connection.receive(timeout=5)
+        assert closed.type == aiohttp.WSMsgType.CLOSE
+
+    await eventually(lambda: "Malformed websocket packet" in socket_server.log()[log_before:])
+    new_log = socket_server.log()[log_before:]
+    rejected = [line for line in new_log.splitlines() if "Malformed websocket packet" in line]
+    assert len(rejected) == 1
+    assert " WARNING hotelbot.realtime.sockets: Malformed websocket packet from a client rejected: " in rejected[0]
+    assert " ERROR " not in new_log
+    assert "Traceback" not in new_log
+    assert (await http.get(socket_server.base_url + "/livez")).status_code == 200
 
 
 async def test_packets_not_logged(socket_server, http, sockets):

@@ -22,9 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.db import rows
+from tests.support.db import rows, wait_until
 from tests.support.fakes import FIXTURES, load_fixture
-from tests.support.media import wait_until
 from tests.support.server import ServerProcess, running_server
 
 FIXTURE_NAMES = sorted(

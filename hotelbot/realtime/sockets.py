@@ -15,6 +15,7 @@ import sys
 import traceback
 import urllib.parse
 from collections.abc import Awaitable, Callable
+from types import TracebackType
 from typing import Any
 
 import socketio
@@ -34,15 +35,17 @@ ConversationCheck = Callable[[str, str], Awaitable[bool]]
 _PACKET_DECODING_PACKAGES = frozenset({"engineio", "socketio", "json"})
 
 
-def _malformed_packet(error: BaseException | None) -> bool:
+def _malformed_packet(error: BaseException | None, tb: TracebackType | None = None) -> bool:
     """Return whether ``error`` is engine.io or python-socketio rejecting a packet that a client sent.
 
     Their decoders raise ValueError (JSONDecodeError and UnicodeDecodeError among them) for a packet that does not
-    parse. A ValueError with a frame from any other package, this server's handlers included, is a real failure.
+    parse, and RecursionError for JSON nested too deep. Such an error with a frame from any other package, this
+    server's handlers included, is a real failure. ``tb`` is where to start reading the traceback, the error's own
+    by default.
     """
-    if not isinstance(error, ValueError):
+    if not isinstance(error, (ValueError, RecursionError)):
         return False
-    for frame, _ in traceback.walk_tb(error.__traceback__):
+    for frame, _ in traceback.walk_tb(tb or error.__traceback__):
         if frame.f_globals.get("__name__", "").partition(".")[0] not in _PACKET_DECODING_PACKAGES:
             return False
     return True
@@ -51,7 +54,7 @@ def _malformed_packet(error: BaseException | None) -> bool:
 class _RefusedRequestLog(logging.LoggerAdapter):
     """engine.io's log, with the requests it refuses and the packets it cannot decode recorded as warnings.
 
-    engine.io logs each request it answers with a 400 through ``error``: a poll for a session that ended with a
+    engine.io logs each request it refuses with a 400 through ``error``: a poll for a session that ended with a
     restart or a stop, a wrong transport, a bad upgrade. It logs a packet that does not decode through
     ``exception``, with a traceback. Those are a client's stale or wrong requests, not faults of this server, so
     they do not belong among its errors. Failures inside engine.io and in this server's handlers still log as errors.
@@ -137,8 +140,21 @@ class RealtimeServer:
         self._authenticate = authenticate
         self._conversation_exists = conversation_exists
 
-    def asgi_app(self, other_app: Any) -> socketio.ASGIApp:
-        return socketio.ASGIApp(self.sio, other_asgi_app=other_app, socketio_path="socket.io")
+    def asgi_app(self, other_app: Any) -> Callable[..., Awaitable[None]]:
+        """Return the ASGI app serving Socket.IO under /socket.io and ``other_app`` everywhere else."""
+        app = socketio.ASGIApp(self.sio, other_asgi_app=other_app, socketio_path="socket.io")
+
+        async def serve(scope: dict, receive: Callable, send: Callable) -> None:
+            try:
+                await app(scope, receive, send)
+            except (ValueError, RecursionError) as error:
+                # engine.io decodes a websocket's frames outside its own error handling: a frame that does not
+                # parse would reach Hypercorn as an error with a traceback. Such a connection is just closed.
+                if scope["type"] != "websocket" or not _malformed_packet(error, error.__traceback__.tb_next):
+                    raise
+                logger.warning("Malformed websocket packet from a client rejected: %s: %s", type(error).__name__, error)
+
+        return serve
 
     async def _on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
         token = _token_from(environ, auth)

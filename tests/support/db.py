@@ -28,3 +28,15 @@ async def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: 
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not reached in {timeout} s (last value {value!r})")
         await asyncio.sleep(interval)
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """Re-run ``check`` until it returns a truthy value, for synchronous fixtures; raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not reached in {timeout} s (last value {value!r})")
+        time.sleep(0.05)

@@ -8,7 +8,6 @@ import hashlib
 import io
 import struct
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -103,17 +102,6 @@ def text_webhook(wamid: str, body: str = "Olá, preciso de ajuda", phone_number_
     message["text"]["body"] = body
     return payload
 
-
-def wait_until(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    """Re-run ``check`` until it returns a truthy value, for synchronous fixtures; raise TimeoutError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not reached in {timeout} s (last value {value!r})")
-        time.sleep(0.05)
 
 
 def bearer(token: str) -> dict[str, str]:
