@@ -61,5 +61,18 @@ async def run_server(settings: Settings) -> None:
         # cancels them with logged tracebacks; Socket.IO clients would hold it that long.
         await runtime.realtime.close_all()
 
-    await serve(asgi_app, hypercorn_config(settings), shutdown_trigger=stop_requested)
+    config = hypercorn_config(settings)
+    _check_address_free(config)
+    await serve(asgi_app, config, shutdown_trigger=stop_requested)
     logger.info("hotelbot stopped")
+
+
+def _check_address_free(config: Config) -> None:
+    """Bind the listen address once and release it; raise OSError when another process holds it.
+
+    Hypercorn binds only after the app's start-up, which starts the job queue's threads: a bind failing
+    then would leave the process running without serving until it gets a signal.
+    """
+    sockets = config.create_sockets()
+    for sock in (*sockets.secure_sockets, *sockets.insecure_sockets, *sockets.quic_sockets):
+        sock.close()

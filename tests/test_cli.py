@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import stat
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -330,3 +331,28 @@ def test_user_invalid_role_rejected(data, tenant_id):
 
     assert result.returncode == 2
     assert "ADMIN" in result.stderr
+
+
+def test_data_dir_that_is_a_file_fails_without_traceback(tmp_path):
+    not_a_directory = tmp_path / "hotelbot-data"
+    not_a_directory.write_text("not a directory")
+
+    result = run("init", "--data-dir", str(not_a_directory))
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("O comando falhou: FileExistsError: ")
+    assert "Traceback" not in result.stderr
+    assert not_a_directory.read_text() == "not a directory"
+
+
+def test_serve_on_a_port_in_use_fails_without_traceback(data):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = run("serve", "--data-dir", str(data), "--port", str(port))
+
+    assert result.returncode == 1
+    assert "O comando falhou: OSError: " in result.stderr
+    assert "Traceback" not in result.stderr

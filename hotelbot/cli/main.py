@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import sqlite3
 import sys
 from typing import Any
 
@@ -126,5 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(str(error), file=sys.stderr)
         return 2
+    except (OSError, sqlite3.Error) as error:
+        # A file the command cannot read or write, a full disk, a port in use: one line naming the error, no traceback.
+        logger.debug("Command %s failed", args.command, exc_info=True)
+        print(translate("The command failed: {error}", error=f"{type(error).__name__}: {error}"), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
