@@ -149,11 +149,18 @@ class DataDir:
         })
 
     def _update_secrets(self, changes: dict[str, Any]) -> None:
-        """Write ``changes`` into the secrets file through a 0600 temporary file and a rename."""
+        """Write ``changes`` into the secrets file through a 0600 temporary file and a rename.
+
+        The new file keeps the old one's owner, so a command run as root leaves it readable by the
+        service's own user.
+        """
         content = json.loads(self.secrets_file.read_text())
         content.update(changes)
+        owner = self.secrets_file.stat()
         temporary = self.secrets_file.with_suffix(".tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
+            if os.geteuid() == 0:
+                os.fchown(handle.fileno(), owner.st_uid, owner.st_gid)
             json.dump(content, handle, indent=2)
         os.replace(temporary, self.secrets_file)

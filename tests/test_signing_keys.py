@@ -9,6 +9,9 @@ import stat
 import subprocess
 import sys
 
+import pytest
+
+from hotelbot.datadir import DataDir
 from hotelbot.media_links import MediaLinks
 from tests.support.db import rows
 
@@ -96,3 +99,31 @@ def test_rotation_message_in_portuguese(server):
         "Novas chaves de assinatura em uso: 0 sessão(ões) encerrada(s). Todos os usuários precisam entrar de novo, "
         "e os links de mídia enviados antes deixam de abrir."
     )
+
+
+def test_rotation_refused_while_another_command_holds_the_directory(server):
+    """While another command or a server holds the directory's lock, the rotation is refused and changes nothing."""
+    server.stop()
+    before = (server.data_dir / "secrets.json").read_bytes()
+    lock = DataDir(server.data_dir).lock_for_serving()
+    try:
+        result = run("secrets", "rotate-signing-keys", "--data-dir", str(server.data_dir))
+    finally:
+        lock.close()
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"Stop the hotelbot server running on {server.data_dir} before replacing its keys."
+    assert (server.data_dir / "secrets.json").read_bytes() == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give the file to another user")
+def test_rotation_as_root_keeps_the_file_owner(server):
+    server.stop()
+    secrets_file = server.data_dir / "secrets.json"
+    os.chown(secrets_file, 65534, 65534)
+
+    result = run("secrets", "rotate-signing-keys", "--data-dir", str(server.data_dir))
+
+    assert result.returncode == 0, result.stderr
+    assert (secrets_file.stat().st_uid, secrets_file.stat().st_gid) == (65534, 65534)
+    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600

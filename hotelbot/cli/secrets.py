@@ -16,15 +16,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from hotelbot.cli.common import CommandError, open_database, print_json, say, settings_from
-from hotelbot.datadir import MASTER_KEY_ENV, DataDir
+from hotelbot.cli.common import (
+    CommandError,
+    open_database,
+    print_json,
+    say,
+    settings_from,
+)
+from hotelbot.datadir import MASTER_KEY_ENV, DataDir, DataDirBusy
 from hotelbot.secretbox import SecretBox, SecretBoxError, key_id
 from hotelbot.services import key_rotation
 from hotelbot.storage import users as user_store
@@ -56,13 +63,23 @@ def add_commands(commands: Any, add_data_dir: Callable) -> None:
     signing.set_defaults(handler=run_rotate_signing_keys)
 
 
-def _check_data_dir(data_dir: DataDir, settings: Any) -> None:
-    """Raise CommandError when ``data_dir`` has not been initialized or a server runs on it."""
+@contextlib.contextmanager
+def _holding(data_dir: DataDir, settings: Any) -> Iterator[None]:
+    """Hold ``data_dir``'s serve lock meanwhile, so no server starts and no other key command runs on it.
+
+    Raises CommandError when ``data_dir`` has not been initialized or a server or another command holds it.
+    """
     if not data_dir.exists():
         raise CommandError("No data directory at {path}: run hotelbot init.", path=settings.data_path)
-    if data_dir.is_serving():
+    try:
+        lock = data_dir.lock_for_serving()
+    except DataDirBusy:
         raise CommandError("Stop the hotelbot server running on {path} before replacing its keys.",
-                           path=data_dir.root)
+                           path=data_dir.root) from None
+    try:
+        yield
+    finally:
+        lock.close()
 
 
 def _check_master_key_in_file() -> None:
@@ -125,11 +142,11 @@ async def _finish(settings: Any) -> dict[str, Any]:
 def run_rotate(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     data_dir = DataDir(settings.data_path)
-    _check_data_dir(data_dir, settings)
     _check_master_key_in_file()
 
     if args.finish:
-        result = asyncio.run(_finish(settings))
+        with _holding(data_dir, settings):
+            result = asyncio.run(_finish(settings))
         if args.json:
             print_json(result)
         else:
@@ -137,7 +154,8 @@ def run_rotate(args: argparse.Namespace) -> int:
                 count=result["droppedKeys"])
         return 0
 
-    result = asyncio.run(_rotate(settings))
+    with _holding(data_dir, settings):
+        result = asyncio.run(_rotate(settings))
     if args.json:
         print_json(result)
     else:
@@ -148,23 +166,22 @@ def run_rotate(args: argparse.Namespace) -> int:
 
 
 async def _revoke_all_sessions(settings: Any) -> int:
-    async with open_database(settings) as (db, _):
-        async with db.write() as connection:
-            return await user_store.revoke_all_sessions(connection, "signing keys replaced")
+    async with open_database(settings) as (db, _), db.write() as connection:
+        return await user_store.revoke_all_sessions(connection, "signing keys replaced")
 
 
 def run_rotate_signing_keys(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     data_dir = DataDir(settings.data_path)
-    _check_data_dir(data_dir, settings)
 
-    # The keys first: a server started on this directory then verifies no earlier token or link, even if
-    # revoking the sessions below fails.
-    data_dir.write_new_signing_keys()
-    _flush_to_disk(data_dir.secrets_file)
-    logger.info("Token and media link signing keys replaced in %s", data_dir.secrets_file)
-    revoked = asyncio.run(_revoke_all_sessions(settings))
-    logger.info("Sessions revoked after the signing keys were replaced: %d", revoked)
+    with _holding(data_dir, settings):
+        # The keys first: a server started on this directory then verifies no earlier token or link, even if
+        # revoking the sessions below fails.
+        data_dir.write_new_signing_keys()
+        _flush_to_disk(data_dir.secrets_file)
+        logger.info("Token and media link signing keys replaced in %s", data_dir.secrets_file)
+        revoked = asyncio.run(_revoke_all_sessions(settings))
+        logger.info("Sessions revoked after the signing keys were replaced: %d", revoked)
 
     if args.json:
         print_json({"revokedSessions": revoked})
