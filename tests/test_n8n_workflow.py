@@ -150,22 +150,29 @@ async def test_workflow_answers_real_forward(server, http, n8n, graph):
     nodes = nodes_by_name(load_workflow())
 
     verified = verify([webhook_item(forward.body, forward.headers["x-hotelbot-signature"], server.tenant.forward_secret)])[0]
-    asked_for_person, buttons_body = run_node(EVALUATE_EXPRESSIONS, {
+    answer = nodes["Answer with buttons"]["parameters"]
+    asked_for_person, buttons_body, send_key = run_node(EVALUATE_EXPRESSIONS, {
         "nodes": {"Verify signature": verified},
         "json": {},
         "expressions": [
             expression(nodes["Guest asked for a person?"]["parameters"]["conditions"]["conditions"][0]["leftValue"]),
-            expression(nodes["Answer with buttons"]["parameters"]["jsonBody"]),
+            expression(answer["jsonBody"]),
+            expression(answer["headerParameters"]["parameters"][0]["value"]),
         ],
     })
-    sent = await http.post(
-        server.base_url + "/n8n/send-buttons", content=buttons_body.encode(),
-        headers={"X-API-Key": server.tenant.api_key, "Content-Type": "application/json"},
-    )
+    headers = {"X-API-Key": server.tenant.api_key, "Content-Type": "application/json",
+               answer["headerParameters"]["parameters"][0]["name"]: send_key}
+    sent = await http.post(server.base_url + "/n8n/send-buttons", content=buttons_body.encode(), headers=headers)
+    # N8N's "Retry On Fail" after a lost response sends the same request again.
+    retried = await http.post(server.base_url + "/n8n/send-buttons", content=buttons_body.encode(), headers=headers)
 
     assert verified["signatureValid"] is True
     assert asked_for_person is False
+    assert answer["sendHeaders"] is True
+    assert send_key == forward.json()["whatsappMsgId"] + "-welcome"
     assert sent.status_code == 200
+    assert retried.json() == sent.json()
+    assert len(graph.sends()) == 1
     interactive = graph.sends()[0].json()["interactive"]
     assert interactive["body"] == {"text": "Olá, Ana Conceição! Como posso ajudar?"}
     assert [button["reply"]["title"] for button in interactive["action"]["buttons"]] == ["Reservas", "Dúvidas", "Falar com atendente"]
