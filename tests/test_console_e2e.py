@@ -712,6 +712,62 @@ async def test_expired_media_link_refreshed(server, api, graph, browser, context
     log.assert_clean(allowed=(re.compile(r"status of 401 .*/api/media/.*&again=1\)$"),))
 
 
+async def test_attach_photo_with_caption(server, api, graph, browser, contexts):
+    context, log = await context_for(browser, contexts)
+    page = await logged_in_page(context, server, "attendant_campos")
+    conversation_id = await guest_writes(api, "Pode mandar a foto do quarto?", wa_id=phone(43), name="Fábio Souza")
+    await open_chat(page, conversation_id)
+
+    await page.set_input_files("[data-test=composer-file]", files=[
+        {"name": "suite.jpg", "mimeType": "image/jpeg", "buffer": jpeg(48)}])
+    await expect(page.locator("[data-test=composer-attachment-name]")).to_have_text("suite.jpg")
+    await expect(page.locator("[data-test=composer-input]")).to_have_attribute("placeholder", "Legenda (opcional)")
+    await page.fill("[data-test=composer-input]", "Suíte com vista para a serra")
+    await page.click("[data-test=composer-send]")
+
+    sent = page.locator("[data-test=message][data-type=IMAGE][data-direction=OUTBOUND]")
+    await expect(sent).to_have_count(1)
+    await expect(sent).to_contain_text("Suíte com vista para a serra")
+    await expect(page.locator("[data-test=composer-attachment]")).to_be_hidden()
+    await expect(page.locator("[data-test=composer-input]")).to_have_value("")
+    image = sent.locator("[data-test=message-image]")
+    await image.evaluate("(img) => img.decode()")
+    assert await image.evaluate("(img) => img.naturalWidth") == 48
+    uploads = [request for request in graph.requests if request.method == "POST" and request.path.endswith("/media")]
+    assert len(uploads) == 1
+    assert jpeg(48) in uploads[0].body
+    images = [request.json() for request in graph.sends() if request.json().get("type") == "image"]
+    assert len(images) == 1
+    assert images[0]["image"]["caption"] == "Suíte com vista para a serra"
+    assert images[0]["to"] == phone(43)
+    assert rows(server, "SELECT type, content FROM messages WHERE conversation_id = ? AND direction = 'OUTBOUND'",
+                (conversation_id,)) == [{"type": "IMAGE", "content": "Suíte com vista para a serra"}]
+    log.assert_clean()
+
+
+async def test_attachment_of_unsupported_type_explained(server, api, graph, browser, contexts):
+    context, log = await context_for(browser, contexts)
+    page = await logged_in_page(context, server, "attendant_campos")
+    conversation_id = await guest_writes(api, "Segue o arquivo", wa_id=phone(44), name="Gisele Prado")
+    await open_chat(page, conversation_id)
+
+    await page.set_input_files("[data-test=composer-file]", files=[
+        {"name": "fotos.zip", "mimeType": "application/zip", "buffer": b"PK\x03\x04 not really a zip"}])
+    await page.click("[data-test=composer-send]")
+
+    error = page.locator("[data-test=composer-error]")
+    await expect(error).to_be_visible()
+    await expect(error).to_contain_text("Tipo de arquivo não suportado: application/zip.")
+    await expect(page.locator("[data-test=composer-attachment-name]")).to_have_text("fotos.zip")
+    await page.click("[data-test=composer-attachment-remove]")
+    await expect(page.locator("[data-test=composer-attachment]")).to_be_hidden()
+    await expect(error).to_be_hidden()
+    assert [request for request in graph.requests if request.path.endswith("/media")] == []
+    assert rows(server, "SELECT count(*) AS n FROM messages WHERE conversation_id = ? AND direction = 'OUTBOUND'",
+                (conversation_id,)) == [{"n": 0}]
+    log.assert_clean(allowed=(re.compile(r"status of 400 .*/messages/send-media\)$"),))
+
+
 # -- the 24-hour window ------------------------------------------------------
 
 

@@ -44,14 +44,16 @@ export function refreshSession() {
   return refreshing;
 }
 
+/** Send a request; `body` goes as JSON, or as multipart when it is a FormData (the browser sets its boundary). */
 async function send(method, path, body, withToken = true) {
   const headers = { "Accept-Language": currentLanguage(), Accept: "application/json" };
   if (withToken && accessToken) headers.Authorization = `Bearer ${accessToken}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const form = body instanceof FormData;
+  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
   return fetch(path, {
     method,
     headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined || form ? body : JSON.stringify(body),
     credentials: "same-origin",
     cache: "no-store",
   });

@@ -28,6 +28,12 @@ export function elapsed(iso, now = Date.now()) {
   return t("time.days", { n: Math.floor(minutes / 1440) });
 }
 
+/** Format a file's size in bytes as "820 kB" or "1,5 MB" in the user's language. */
+export function fileSize(bytes) {
+  const [value, unit] = bytes < 1000 * 1000 ? [bytes / 1000, "kilobyte"] : [bytes / 1000 / 1000, "megabyte"];
+  return new Intl.NumberFormat(currentLanguage(), { style: "unit", unit, maximumFractionDigits: 1 }).format(value);
+}
+
 /** Return midnight of today in the browser's time zone, as a Date. */
 export function startOfToday() {
   const today = new Date();

@@ -1,9 +1,10 @@
-// The reply box: Enter sends, Shift+Enter starts a new line. It shows when WhatsApp's 24-hour
-// customer service window closes and, once it has closed, disables itself, explains why and offers
-// an approved template, the only kind of message that still reaches the guest.
+// The reply box: Enter sends, Shift+Enter starts a new line, and a file can be attached (the text
+// then goes as its caption). It shows when WhatsApp's 24-hour customer service window closes and,
+// once it has closed, disables itself, explains why and offers an approved template, the only kind
+// of message that still reaches the guest.
 import { api } from "../api.js";
 import { h, toast } from "../dom.js";
-import { fullTime, shortTime } from "../format.js";
+import { fileSize, fullTime, shortTime } from "../format.js";
 import { define, t } from "../i18n.js";
 import { colleagueName, session } from "../session.js";
 import { openTemplateDialog } from "./chat-templates.js";
@@ -25,6 +26,9 @@ define({
     "chat.window.never": "O hóspede ainda não escreveu nesta conversa. Só um modelo aprovado pelo WhatsApp alcança o hóspede.",
     "chat.window.queued": "Sem resposta do WhatsApp agora: a mensagem será enviada assim que a conexão voltar.",
     "chat.template.open": "Enviar modelo",
+    "chat.attach.button": "Anexar arquivo",
+    "chat.attach.remove": "Tirar o anexo {name}",
+    "chat.attach.placeholder": "Legenda (opcional)",
   },
   en: {
     "chat.composer.label": "Reply to the guest",
@@ -42,6 +46,9 @@ define({
     "chat.window.never": "The guest has not written in this conversation yet. Only a template approved by WhatsApp reaches the guest.",
     "chat.window.queued": "WhatsApp is not answering right now: the message will be sent as soon as the connection is back.",
     "chat.template.open": "Send template",
+    "chat.attach.button": "Attach a file",
+    "chat.attach.remove": "Remove the attachment {name}",
+    "chat.attach.placeholder": "Caption (optional)",
   },
 });
 
@@ -50,6 +57,14 @@ define({
 const TEXT_MAX_LENGTH = 4096;
 const COUNTER_FROM = TEXT_MAX_LENGTH - 500;
 const TEXTAREA_MAX_HEIGHT_PX = 180;
+// The types WhatsApp accepts from a business (the server checks them again, with their size limits).
+const ATTACHABLE = [
+  "image/jpeg", "image/png", "video/mp4", "video/3gpp", "audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg",
+  "text/plain", "application/pdf", "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
+  "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+  "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+];
 
 /** Return whether the window is open now. The server computed `canReply` when it sent the conversation, so the expiry is checked again. */
 export function windowOpen(conversation, now = Date.now()) {
@@ -90,6 +105,8 @@ export function createComposer({ conversationId, onSent, onWindowClosed }) {
   // reuses the id, so the server returns the first message instead of posting the text twice.
   let unanswered = null;
   let closeTemplates = null;
+  // The file chosen to send, or null.
+  let attachment = null;
 
   const input = h("textarea", {
     id: `composer-${conversationId}`, rows: 2, "data-test": "composer-input",
@@ -101,10 +118,20 @@ export function createComposer({ conversationId, onSent, onWindowClosed }) {
   const windowState = h("span", { class: "window-state", "data-test": "composer-window" });
   const counter = h("span", { class: "counter", hidden: true });
   const templateButton = h("button", { type: "button", class: "link-button", "data-test": "action-template" }, t("chat.template.open"));
+  const fileInput = h("input", {
+    type: "file", accept: ATTACHABLE.join(","), class: "visually-hidden", tabindex: "-1", "aria-hidden": "true",
+    "data-test": "composer-file",
+  });
+  const attachButton = h("button", {
+    type: "button", class: "secondary attach-button", "data-test": "composer-attach",
+    title: t("chat.attach.button"), "aria-label": t("chat.attach.button"),
+  }, "📎");
+  const chip = h("div", { class: "attachment", "data-test": "composer-attachment", hidden: true });
   const form = h("form", { class: "composer", "data-test": "composer", novalidate: true },
     closed,
     h("label", { for: input.id, class: "visually-hidden" }, t("chat.composer.label")),
-    h("div", { class: "composer-row" }, input, send),
+    chip,
+    h("div", { class: "composer-row" }, attachButton, fileInput, input, send),
     error,
     h("div", { class: "composer-meta" },
       h("span", { id: `composer-hint-${conversationId}`, class: "hint" }, t("chat.composer.hint")),
@@ -113,9 +140,11 @@ export function createComposer({ conversationId, onSent, onWindowClosed }) {
   function render() {
     const open = windowOpen(conversation);
     input.disabled = !conversation || !open;
+    attachButton.disabled = !conversation || !open || sending;
     send.disabled = !canSend();
     send.textContent = t(sending ? "chat.composer.sending" : "chat.composer.send");
-    input.placeholder = placeholder(conversation, open);
+    input.placeholder = attachment && open ? t("chat.attach.placeholder") : placeholder(conversation, open);
+    renderAttachment();
 
     closed.hidden = !conversation || open;
     closed.textContent = conversation?.windowExpiresAt
@@ -132,7 +161,28 @@ export function createComposer({ conversationId, onSent, onWindowClosed }) {
 
   function canSend() {
     const text = input.value;
-    return windowOpen(conversation) && !sending && Boolean(text.trim()) && [...text].length <= TEXT_MAX_LENGTH;
+    return windowOpen(conversation) && !sending && Boolean(attachment || text.trim()) && [...text].length <= TEXT_MAX_LENGTH;
+  }
+
+  function renderAttachment() {
+    chip.hidden = !attachment;
+    if (!attachment) return chip.replaceChildren();
+    chip.replaceChildren(
+      h("span", { class: "attachment-name", "data-test": "composer-attachment-name" }, attachment.name),
+      h("span", { class: "muted" }, fileSize(attachment.size)),
+      h("button", {
+        type: "button", class: "link-button", "data-test": "composer-attachment-remove", disabled: sending,
+        "aria-label": t("chat.attach.remove", { name: attachment.name }), on: { click: () => attach(null) },
+      }, "✕"),
+    );
+  }
+
+  function attach(file) {
+    attachment = file;
+    fileInput.value = "";
+    showError(null);
+    render();
+    input.focus();
   }
 
   function renderCounter() {
@@ -147,10 +197,48 @@ export function createComposer({ conversationId, onSent, onWindowClosed }) {
     error.hidden = !message;
   }
 
+  /** Send the attached file with the text as its caption; both stay in the box until the server has the file. */
+  async function submitFile() {
+    const file = attachment;
+    const caption = input.value.trim();
+    const key = `${file.name}/${file.size}/${file.lastModified}/${caption}`;
+    const clientMessageId = unanswered?.key === key ? unanswered.clientMessageId : newClientMessageId();
+    const body = new FormData();
+    body.set("conversationId", conversationId);
+    body.set("file", file, file.name);
+    if (caption) body.set("caption", caption);
+    body.set("clientMessageId", clientMessageId);
+
+    sending = true;
+    unanswered = null;
+    showError(null);
+    render();
+
+    try {
+      const result = await api("POST", "/messages/send-media", { body });
+      if (result.message.status === "PENDING") toast(t("chat.window.queued"));
+      if (attachment === file) {
+        attachment = null;
+        if (input.value.trim() === caption) input.value = "";
+      }
+      onSent(result.message);
+    } catch (failure) {
+      if (failure.status === 0) unanswered = { key, clientMessageId };
+      showError([failure.message, ...failure.details.map((detail) => detail.message)].join(" "));
+      if (failure.code === "WINDOW_CLOSED") onWindowClosed();
+    } finally {
+      sending = false;
+      render();
+      autosize();
+      input.focus();
+    }
+  }
+
   /** Send the text; the box is emptied at once so the attendant can write on, and refilled on failure. */
   async function submit() {
     const content = input.value;
     if (!canSend()) return;
+    if (attachment) return submitFile();
     const clientMessageId = unanswered?.content === content ? unanswered.clientMessageId : newClientMessageId();
     sending = true;
     unanswered = null;
@@ -195,6 +283,10 @@ export function createComposer({ conversationId, onSent, onWindowClosed }) {
     send.disabled = !canSend();
     renderCounter();
     autosize();
+  });
+  attachButton.addEventListener("click", () => fileInput.click());
+  fileInput.addEventListener("change", () => {
+    if (fileInput.files.length) attach(fileInput.files[0]);
   });
   templateButton.addEventListener("click", () => {
     closeTemplates = openTemplateDialog({ conversationId, onSent, returnFocus: templateButton });
