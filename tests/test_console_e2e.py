@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime as dt
 import re
 import time
 from collections.abc import AsyncIterator
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -766,6 +769,28 @@ async def test_attachment_of_unsupported_type_explained(server, api, graph, brow
     assert rows(server, "SELECT count(*) AS n FROM messages WHERE conversation_id = ? AND direction = 'OUTBOUND'",
                 (conversation_id,)) == [{"n": 0}]
     log.assert_clean(allowed=(re.compile(r"status of 400 .*/messages/send-media\)$"),))
+
+
+async def test_closed_today_counts_from_hotel_midnight(server, browser, contexts):
+    """"Closed today" starts at midnight in the tenant's time zone (America/Sao_Paulo), not the browser's (UTC here)."""
+    context, log = await context_for(browser, contexts)
+    urls: list[str] = []
+    context.on("request", lambda request: urls.append(request.url))
+    zone = ZoneInfo(rows(server, "SELECT time_zone FROM tenants WHERE id = ?", (server.tenant.id,))[0]["time_zone"])
+    before = dt.datetime.now(zone)
+
+    page = await logged_in_page(context, server, "admin")
+    await expect(page.locator("[data-test=column-CLOSED]")).to_be_visible()
+
+    after = dt.datetime.now(zone)
+    midnights = {
+        moment.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        for moment in (before, after)
+    }
+    closed_since = [parse_qs(urlsplit(url).query)["closedSince"][0] for url in urls if "closedSince=" in url]
+    assert closed_since != []
+    assert {value[:19] for value in closed_since} <= midnights
+    log.assert_clean()
 
 
 # -- the 24-hour window ------------------------------------------------------

@@ -34,11 +34,23 @@ export function fileSize(bytes) {
   return new Intl.NumberFormat(currentLanguage(), { style: "unit", unit, maximumFractionDigits: 1 }).format(value);
 }
 
-/** Return midnight of today in the browser's time zone, as a Date. */
-export function startOfToday() {
-  const today = new Date();
-  today.setHours(0, 0, 0, 0);
-  return today;
+/**
+ * Return the last midnight in `timeZone` (the hotel's IANA zone), as a Date; in the browser's zone without one.
+ * The wall-clock time since midnight is taken from the current instant, so on a day whose clock changed
+ * (daylight saving, which Brazil no longer has) the result is off by that change.
+ */
+export function startOfToday(timeZone, now = new Date()) {
+  if (!timeZone) {
+    const today = new Date(now);
+    today.setHours(0, 0, 0, 0);
+    return today;
+  }
+  const clock = new Intl.DateTimeFormat("en-GB", {
+    timeZone, hourCycle: "h23", hour: "2-digit", minute: "2-digit", second: "2-digit",
+  }).formatToParts(now);
+  const part = (type) => Number(clock.find((item) => item.type === type).value);
+  const sinceMidnight = ((part("hour") * 60 + part("minute")) * 60 + part("second")) * 1000 + now.getMilliseconds();
+  return new Date(now.getTime() - sinceMidnight);
 }
 
 /**

@@ -63,7 +63,7 @@ export function columnQuery(filters, status, cursor) {
     priority: filters.priority,
     assignedToId: filters.assignee,
     search: searchText(filters),
-    closedSince: status === "CLOSED" ? startOfToday().toISOString() : null,
+    closedSince: status === "CLOSED" ? startOfToday(session.tenant?.timeZone).toISOString() : null,
     limit: PAGE_SIZE,
     cursor,
   };
@@ -99,7 +99,7 @@ export function matchesFilters(conversation, filters) {
 export function columnOf(conversation) {
   if (conversation.status !== "CLOSED") return STATUSES.includes(conversation.status) ? conversation.status : null;
   if (!conversation.closedAt) return null;
-  return new Date(conversation.closedAt) >= startOfToday() ? "CLOSED" : null;
+  return new Date(conversation.closedAt) >= startOfToday(session.tenant?.timeZone) ? "CLOSED" : null;
 }
 
 function labelled(text, control) {
