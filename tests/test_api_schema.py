@@ -55,6 +55,16 @@ def test_description_served(target):
     assert response.json()["paths"].keys() == _description()["paths"].keys()
 
 
+def test_n8n_sends_describe_idempotency_key():
+    paths = _description()["paths"]
+
+    for path in ("/n8n/send-text", "/n8n/send-buttons", "/n8n/send-list", "/n8n/send-carousel"):
+        headers = [parameter for parameter in paths[path]["post"]["parameters"] if parameter["in"] == "header"]
+        assert headers == [{"name": "Idempotency-Key", "in": "header", "required": False,
+                            "schema": {"type": "string", "maxLength": 100}}], path
+    assert [parameter for parameter in paths["/n8n/escalate"]["post"]["parameters"] if parameter["in"] == "header"] == []
+
+
 @schema.parametrize()
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_error(target, case):

@@ -2,7 +2,7 @@
 
 Paths and methods come from the app's ``url_map``, so every route appears.
 Request bodies come from the pydantic models in ``REQUEST_MODELS``, and query
-parameters from ``QUERY_PARAMETERS``. Responses are described only as the one
+parameters from ``QUERY_PARAMETERS`` and headers from ``HEADER_PARAMETERS``. Responses are described only as the one
 JSON error shape, because the success bodies are documented in the README's
 API section. The description serves ``GET /openapi.json`` and the
 Schemathesis run in ``tests/test_api_schema.py``.
@@ -25,6 +25,10 @@ PUBLIC_ENDPOINTS = {"auth.login", "auth.refresh", "health.healthz", "health.live
                     # The console's page and files are public, because the login happens inside the page through the API.
                     "console.root", "console.app_without_slash", "console.index", "console.asset_file"}
 SKIPPED_ENDPOINTS = {"static"}
+# Optional request headers of a route, besides its authentication.
+HEADER_PARAMETERS: dict[str, tuple[str, ...]] = {
+    f"n8n.{send}": ("Idempotency-Key",) for send in ("send_text", "send_buttons", "send_list", "send_carousel")
+}
 QUERY_PARAMETERS: dict[str, tuple[str, ...]] = {
     "conversations.list_conversations": ("status", "hotelUnit", "assignedToId", "priority", "search", "closedSince", "cursor", "limit"),
     "conversations.list_messages": ("cursor", "limit"),
@@ -92,6 +96,8 @@ def _operation(endpoint: str, rule: Any, models: dict, components: dict) -> dict
                   for name in rule.arguments]
     parameters += [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
                    for name in QUERY_PARAMETERS.get(endpoint, ())]
+    parameters += [{"name": name, "in": "header", "required": False, "schema": {"type": "string", "maxLength": 100}}
+                   for name in HEADER_PARAMETERS.get(endpoint, ())]
     operation: dict[str, Any] = {
         "operationId": endpoint,
         "parameters": parameters,
