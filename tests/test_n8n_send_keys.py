@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.db import eventually, rows
-from tests.support.fakes import FakeGraph
+from tests.support.fakes import FakeGraph, Handler, Reply
 from tests.support.server import ServerProcess, TenantInfo, running_server
 from tests.support.webhooks import text_message
 
@@ -208,3 +208,31 @@ async def test_unauthenticated_send_with_key_refused(shared, http):
 
     assert response.status_code == 401
     assert sends_to(shared, phone) == []
+
+
+def undeliverable(fallback: Handler) -> Handler:
+    """Return a Graph API handler that rejects every send as Meta does for a number without WhatsApp."""
+    refusal = {"error": {"message": "(#131026) Message undeliverable", "type": "OAuthException", "code": 131026}}
+    return lambda request: Reply(400, refusal) if request.path.endswith("/messages") else fallback(request)
+
+
+async def test_repeat_of_rejected_send_fails(shared, http):
+    """A retry after WhatsApp rejected the message gets the same error, because a 200 would pass for a delivered reply."""
+    phone = await new_guest(shared, http)
+    key = f"refused-{uuid.uuid4()}"
+    body = {"phone": phone, "body": "Não vai chegar"}
+    shared.graph.handler = undeliverable(shared.graph.default_handler)
+    try:
+        first = await send(shared, http, body, key)
+    finally:
+        shared.graph.handler = shared.graph.default_handler
+
+    again = await send(shared, http, body, key)
+
+    assert first.status_code == 422, first.text
+    assert again.status_code == 422, again.text
+    assert again.json()["code"] == first.json()["code"] == "WHATSAPP_ERROR"
+    assert again.json()["error"] == first.json()["error"]
+    assert again.json()["whatsappCode"] == 131026
+    assert again.json()["message"]["id"] == first.json()["message"]["id"]
+    assert len(sends_to(shared, phone)) == 1

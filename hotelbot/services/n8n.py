@@ -125,7 +125,7 @@ async def send(
     wamid, or PENDING with ``whatsappMsgId`` null when Meta could not be
     reached and the message waits in the outbound queue. A request repeating
     an earlier ``idempotency_key`` of the tenant gets that message's response
-    and sends nothing. Raises NotFound, Conflict (IA_LOCKED), WindowClosed or
+    (its error when it FAILED) and sends nothing. Raises NotFound, Conflict (IA_LOCKED), WindowClosed or
     WhatsAppRejected.
     """
     conversation = await require_conversation(runtime, tenant_id, guest)
@@ -143,6 +143,10 @@ async def send(
     result = await outbound.send(runtime, tenant, conversation["id"], request, prepare=prepare)
 
     message = result.message
+    if result.status_code == 200 and message["status"] == "FAILED":
+        # The first send answered with this error; a retry answering 200 would pass for a delivered reply.
+        logger.info("N8N repeated the key of message %s, which failed (tenant %s)", message["id"], tenant_id)
+        raise outbound.rejection(message)
     logger.info(
         "N8N %s message %s for conversation %s (tenant %s): %s",
         draft.type, message["id"], conversation["id"], tenant_id, message["status"],

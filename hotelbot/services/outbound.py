@@ -187,7 +187,7 @@ async def _send(
         await runtime.realtime.emit(event, payload, rooms)
 
     if delivery.status_code == 422:
-        raise _rejection(message)
+        raise rejection(message)
     return SendResult(message, conversation, delivery.status_code)
 
 
@@ -269,12 +269,14 @@ async def _repeat_of(
     return SendResult(message_json(earlier, runtime.media_links.sign), conversation_json(view, tenant.hotel_units), 200)
 
 
-def _rejection(message: dict[str, Any]) -> WhatsAppRejected:
-    """Return the error for a message Meta refused: 502 for the hotel's setup, 422 for the message."""
+def rejection(message: dict[str, Any]) -> WhatsAppRejected:
+    """Return the error for a FAILED message: 502 for the hotel's setup, 422 for the message."""
     error = message["error"] or {}
     code = error.get("code")
     extra = {"whatsappCode": code, "message": message}
-    if code in MESSAGES:
+    if code is None and error.get("title") == "expired":
+        rejected = WhatsAppRejected(EXPIRED_MESSAGE, extra=extra)
+    elif code in MESSAGES:
         rejected = WhatsAppRejected(MESSAGES[code], extra=extra)
     elif error.get("title"):
         rejected = WhatsAppRejected("WhatsApp reported an error: {title}", params={"title": error["title"]}, extra=extra)
