@@ -11,7 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from hotelbot.cli.demo import program_name
 from tests.support.db import rows
+from tests.support.fakes import RecordingServer, Reply
 from tests.support.server import ServerProcess, free_port, launch
 from tests.support.sockets import EventClient
 
@@ -121,3 +123,54 @@ def test_webhook_refusal_reported(demo_server):
     assert result.returncode == 1
     assert result.stderr.startswith(f"O webhook em {demo_server.base_url}/webhooks/whatsapp respondeu 401: ")
     assert rows(demo_server, "SELECT count(*) AS n FROM messages") == [{"n": 0}]
+
+
+def test_loopback_server_reached_past_proxy(demo_server):
+    """HTTP_PROXY is for the internet: a proxy would receive the post meant for this machine."""
+    proxy = RecordingServer(lambda request: Reply(502)).start()
+    try:
+        result = demo_message(demo_server.data_dir, "--text", "Oi", "--url", demo_server.base_url,
+                              env={"HTTP_PROXY": proxy.url, "http_proxy": proxy.url, "ALL_PROXY": proxy.url})
+    finally:
+        proxy.stop()
+
+    assert result.returncode == 0, result.stderr
+    assert proxy.requests == []
+    assert rows(demo_server, "SELECT count(*) AS n FROM inbox") == [{"n": 1}]
+
+
+@pytest.mark.parametrize("phone", ["٥٥١١٩٨٨٨٨٧٧٧٧", "551198", "5511988887777123"])
+def test_refused_phone_not_ascii_or_wrong_length(demo_server, phone):
+    result = demo_message(demo_server.data_dir, "--text", "Oi", "--phone", phone, "--url", demo_server.base_url)
+
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("--phone deve ser o número do hóspede")
+    assert rows(demo_server, "SELECT count(*) AS n FROM inbox") == [{"n": 0}]
+
+
+def test_refused_blank_text(demo_server):
+    result = demo_message(demo_server.data_dir, "--text", "  ", "--url", demo_server.base_url)
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == "--text não pode ficar vazio: o WhatsApp não envia mensagem de texto vazia."
+    assert rows(demo_server, "SELECT count(*) AS n FROM inbox") == [{"n": 0}]
+
+
+def test_hint_names_venv_command_off_path(tmp_path, monkeypatch):
+    """make run starts .venv/bin/hotelbot, so the hint names that path unless PATH finds the same file."""
+    command = tmp_path / ".venv" / "bin" / "hotelbot"
+    command.parent.mkdir(parents=True)
+    command.write_text("#!/bin/sh\n")
+    command.chmod(0o755)
+    monkeypatch.setattr(sys, "argv", [str(command), "serve", "--demo"])
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    off_path = program_name()
+    monkeypatch.setenv("PATH", str(command.parent))
+    on_path = program_name()
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "hotelbot" / "__main__.py"), "serve", "--demo"])
+    as_module = program_name()
+
+    assert off_path == str(command)
+    assert on_path == "hotelbot"
+    assert as_module == "hotelbot"

@@ -8,11 +8,15 @@ console can be tried without a WhatsApp number.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import secrets
+import shutil
+import sys
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -66,8 +70,23 @@ async def ensure_demo(db: Database, data_dir: DataDir, settings: Settings) -> No
     say("WhatsApp webhook: {base}/webhooks/whatsapp (verify token {token}, app secret {secret})",
         base=base, token=demo["verifyToken"], secret=demo["appSecret"])
     say("N8N API key: {key}", key=demo["apiKey"])
-    say("To play a guest: hotelbot demo message --data-dir {path} --text \"Olá, tem quarto para sábado?\"",
-        path=data_dir.root)
+    say("To play a guest: {program} demo message --data-dir {path} --text \"Olá, tem quarto para sábado?\"",
+        program=program_name(), path=data_dir.root)
+
+
+def program_name() -> str:
+    """Return the command that runs this hotelbot: ``hotelbot`` when PATH finds this one, else the path it ran from.
+
+    ``make run`` starts ``.venv/bin/hotelbot``, which a new terminal's PATH does not find.
+    """
+    invoked = Path(sys.argv[0])
+    if invoked.name != "hotelbot":
+        # Started as python -m hotelbot: the installed command is named hotelbot.
+        return "hotelbot"
+    found = shutil.which("hotelbot")
+    if found is not None and Path(found).resolve() == invoked.resolve():
+        return "hotelbot"
+    return str(invoked)
 
 
 def add_commands(commands: Any, add_data_dir: Callable) -> None:
@@ -116,12 +135,26 @@ def _local_url(settings: Settings) -> str:
     return f"http://[{host}]:{settings.port}" if ":" in host else f"http://{host}:{settings.port}"
 
 
+def _is_loopback(url: str) -> bool:
+    """Return whether ``url`` names this machine by a loopback address or ``localhost``."""
+    host = httpx.URL(url).host
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def run_message(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     demo_path = DataDir(settings.data_path).root / DEMO_FILE
     if not demo_path.is_file():
         raise CommandError("No demo tenant in {path}: start it with hotelbot serve --demo.", path=settings.data_path)
-    if not args.phone.isdigit() or not 8 <= len(args.phone) <= 15:
+    if not args.text.strip():
+        raise CommandError("--text must not be empty: WhatsApp sends no empty text message.")
+    # isdigit() alone also accepts digits of other scripts, such as Arabic-Indic, that no WhatsApp number has.
+    if not (args.phone.isascii() and args.phone.isdigit()) or not 8 <= len(args.phone) <= 15:
         raise CommandError("--phone must be the guest's number with country code, digits only, as 5511987654321.")
 
     demo = json.loads(demo_path.read_text())
@@ -129,7 +162,8 @@ def run_message(args: argparse.Namespace) -> int:
     url = (args.url or _local_url(settings)).rstrip("/") + "/webhooks/whatsapp"
     headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, demo["appSecret"])}
     try:
-        response = httpx.post(url, content=body, headers=headers, timeout=10.0)
+        # A proxy from HTTP_PROXY would receive the request for this machine and fail or forward it elsewhere.
+        response = httpx.post(url, content=body, headers=headers, timeout=10.0, trust_env=not _is_loopback(url))
     except httpx.HTTPError as error:
         raise CommandError("The server at {url} did not respond ({error}). Is hotelbot serve --demo running?",
                            url=url, error=type(error).__name__) from None
