@@ -36,8 +36,20 @@ def hypercorn_config(settings: Settings) -> Config:
     return config
 
 
+class ListenFailed(Exception):
+    """The listen address could not be bound; ``error`` is the OS error."""
+
+    def __init__(self, host: str, port: int, error: OSError) -> None:
+        super().__init__(f"cannot listen on {host}:{port}: {error}")
+        self.host = host
+        self.port = port
+        self.error = error
+
+
 async def run_server(settings: Settings) -> None:
-    """Serve until SIGINT or SIGTERM, then stop cleanly."""
+    """Serve until SIGINT or SIGTERM, then stop cleanly; raise ListenFailed when the address cannot be bound."""
+    config = hypercorn_config(settings)
+    _check_address_free(config, settings)
     asgi_app, _, runtime = create_app(settings)
     asgi_app = ProxyHeaders(asgi_app, settings.trusted_proxies)
     stop = asyncio.Event()
@@ -61,18 +73,19 @@ async def run_server(settings: Settings) -> None:
         # cancels them with logged tracebacks; Socket.IO clients would hold it that long.
         await runtime.realtime.close_all()
 
-    config = hypercorn_config(settings)
-    _check_address_free(config)
     await serve(asgi_app, config, shutdown_trigger=stop_requested)
     logger.info("hotelbot stopped")
 
 
-def _check_address_free(config: Config) -> None:
-    """Bind the listen address once and release it; raise OSError when another process holds it.
+def _check_address_free(config: Config, settings: Settings) -> None:
+    """Bind the listen address once and release it; raise ListenFailed when it cannot be bound.
 
     Hypercorn binds only after the app's start-up, which starts the job queue's threads: a bind failing
     then would leave the process running without serving until it gets a signal.
     """
-    sockets = config.create_sockets()
+    try:
+        sockets = config.create_sockets()
+    except OSError as error:
+        raise ListenFailed(settings.host, settings.port, error) from error
     for sock in (*sockets.secure_sockets, *sockets.insecure_sockets, *sockets.quic_sockets):
         sock.close()

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
+import socket
 import sqlite3
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotelbot import __version__
 from hotelbot.cli import demo, dev, jobs, maintenance, media, secrets, tenants, users
@@ -23,6 +25,9 @@ from hotelbot.datadir import DataDir
 from hotelbot.errors import AppError, error_body
 from hotelbot.i18n import current_language, translate
 from hotelbot.settings import SETTINGS, SettingsError
+
+if TYPE_CHECKING:
+    from hotelbot.server import ListenFailed
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +91,7 @@ def run_init(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     from hotelbot.cli.common import open_database
-    from hotelbot.server import run_server
+    from hotelbot.server import ListenFailed, run_server
 
     settings = settings_from(args, host=args.host, port=args.port, demo=True if args.demo else None)
     if DataDir(settings.data_path).is_serving():
@@ -97,8 +102,27 @@ def run_serve(args: argparse.Namespace) -> int:
                 await demo.ensure_demo(db, data_dir, settings)
 
         asyncio.run(prepare())
-    asyncio.run(run_server(settings))
+    try:
+        asyncio.run(run_server(settings))
+    except ListenFailed as failure:
+        raise _listen_error(failure) from None
     return 0
+
+
+def _listen_error(failure: ListenFailed) -> CommandError:
+    """Return the error to print when ``serve`` cannot listen on its host and port."""
+    where = {"host": failure.host, "port": failure.port}
+    if isinstance(failure.error, socket.gaierror):
+        return CommandError("The host name {host} could not be resolved: set --host to an IP address of this machine.", **where)
+    if failure.error.errno == errno.EADDRINUSE:
+        return CommandError("Port {port} on {host} is already in use by another program: stop it, or set another port "
+                            "with --port.", **where)
+    if failure.error.errno == errno.EADDRNOTAVAIL:
+        return CommandError("This machine has no address {host}: set --host to one of its addresses, "
+                            "127.0.0.1, or 0.0.0.0 for all of them.", **where)
+    if failure.error.errno == errno.EACCES:
+        return CommandError("Listening on port {port} requires root: set --port to 1024 or above.", **where)
+    return CommandError("Listening on {host} port {port} failed: {error}", error=failure.error.strerror or str(failure.error), **where)
 
 
 def main(argv: list[str] | None = None) -> int:
