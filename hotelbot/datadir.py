@@ -72,10 +72,12 @@ class DataDir:
     def lock_file(self) -> Path:
         return self.root / "run" / "serve.lock"
 
-    def lock_for_serving(self) -> Any:
-        """Take the lock that marks this directory as served; raise DataDirBusy if another server holds it.
+    def lock_for_serving(self, holder: str = "serve") -> Any:
+        """Take the lock that marks this directory as served; raise DataDirBusy if another process holds it.
 
-        Returns the open lock file; the lock lasts until it is closed or the process ends.
+        ``holder`` names the command taking the lock (``serve``, ``secrets rotate``), written after the
+        pid so that a refused command can name it. Returns the open lock file; the lock lasts until it is
+        closed or the process ends.
         """
         self.lock_file.parent.mkdir(parents=True, exist_ok=True)
         handle = self.lock_file.open("a+")
@@ -86,9 +88,18 @@ class DataDir:
             raise DataDirBusy(str(self.root)) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(str(os.getpid()))
+        handle.write(f"{os.getpid()} {holder}")
         handle.flush()
         return handle
+
+    def lock_holder(self) -> str:
+        """Return the command named in the lock file, such as ``serve``; ``serve`` for a file with a pid only."""
+        try:
+            content = self.lock_file.read_text()
+        except OSError:
+            return "serve"
+        _, _, holder = content.strip().partition(" ")
+        return holder or "serve"
 
     def is_serving(self) -> bool:
         """Whether a server process holds this directory's serve lock."""

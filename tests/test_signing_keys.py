@@ -127,3 +127,32 @@ def test_rotation_as_root_keeps_the_file_owner(server):
     assert result.returncode == 0, result.stderr
     assert (secrets_file.stat().st_uid, secrets_file.stat().st_gid) == (65534, 65534)
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
+
+
+def test_serve_refused_during_rotation(server):
+    """A server started while a key command has the directory locked names that command, not another server."""
+    server.stop()
+    lock = DataDir(server.data_dir).lock_for_serving("secrets rotate")
+    try:
+        serve = run("serve", "--data-dir", str(server.data_dir), "--port", "0", language="pt-BR")
+        rotation = run("secrets", "rotate-signing-keys", "--data-dir", str(server.data_dir), language="pt-BR")
+    finally:
+        lock.close()
+
+    assert serve.returncode == 1
+    assert serve.stderr.strip() == (
+        f"O hotelbot secrets rotate está em execução em {server.data_dir}: inicie o servidor quando ele terminar."
+    )
+    assert rotation.returncode == 1
+    assert rotation.stderr.strip() == (
+        f"O hotelbot secrets rotate já está em execução em {server.data_dir}: rode este comando quando ele terminar."
+    )
+
+
+def test_rotation_names_itself_in_the_lock_file(server):
+    server.stop()
+
+    result = run("secrets", "rotate-signing-keys", "--data-dir", str(server.data_dir))
+
+    assert result.returncode == 0, result.stderr
+    assert DataDir(server.data_dir).lock_holder() == "secrets rotate-signing-keys"

@@ -94,7 +94,12 @@ def run_serve(args: argparse.Namespace) -> int:
     from hotelbot.server import ListenFailed, run_server
 
     settings = settings_from(args, host=args.host, port=args.port, demo=True if args.demo else None)
-    if DataDir(settings.data_path).is_serving():
+    data_dir = DataDir(settings.data_path)
+    if data_dir.is_serving():
+        holder = data_dir.lock_holder()
+        if holder != "serve":
+            raise CommandError("hotelbot {command} is running on {path}: start the server once it has finished.",
+                               command=holder, path=settings.data_path)
         raise CommandError("Another hotelbot server is already running on {path}.", path=settings.data_path)
     if settings.demo:
         async def prepare() -> None:

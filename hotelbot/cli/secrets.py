@@ -64,16 +64,20 @@ def add_commands(commands: Any, add_data_dir: Callable) -> None:
 
 
 @contextlib.contextmanager
-def _holding(data_dir: DataDir, settings: Any) -> Iterator[None]:
+def _holding(data_dir: DataDir, settings: Any, command: str) -> Iterator[None]:
     """Hold ``data_dir``'s serve lock meanwhile, so no server starts and no other key command runs on it.
 
-    Raises CommandError when ``data_dir`` has not been initialized or a server or another command holds it.
+    Raises CommandError when ``data_dir`` has not been initialized or a server or another command has it locked.
     """
     if not data_dir.exists():
         raise CommandError("No data directory at {path}: run hotelbot init.", path=settings.data_path)
     try:
-        lock = data_dir.lock_for_serving()
+        lock = data_dir.lock_for_serving(command)
     except DataDirBusy:
+        holder = data_dir.lock_holder()
+        if holder != "serve":
+            raise CommandError("hotelbot {command} is already running on {path}: run this command once it has finished.",
+                               command=holder, path=data_dir.root) from None
         raise CommandError("Stop the hotelbot server running on {path} before replacing its keys.",
                            path=data_dir.root) from None
     try:
@@ -145,7 +149,7 @@ def run_rotate(args: argparse.Namespace) -> int:
     _check_master_key_in_file()
 
     if args.finish:
-        with _holding(data_dir, settings):
+        with _holding(data_dir, settings, "secrets rotate --finish"):
             result = asyncio.run(_finish(settings))
         if args.json:
             print_json(result)
@@ -154,7 +158,7 @@ def run_rotate(args: argparse.Namespace) -> int:
                 count=result["droppedKeys"])
         return 0
 
-    with _holding(data_dir, settings):
+    with _holding(data_dir, settings, "secrets rotate"):
         result = asyncio.run(_rotate(settings))
     if args.json:
         print_json(result)
@@ -174,7 +178,7 @@ def run_rotate_signing_keys(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     data_dir = DataDir(settings.data_path)
 
-    with _holding(data_dir, settings):
+    with _holding(data_dir, settings, "secrets rotate-signing-keys"):
         # The keys first: a server started on this directory then verifies no earlier token or link, even if
         # revoking the sessions below fails.
         data_dir.write_new_signing_keys()
