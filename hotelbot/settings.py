@@ -192,7 +192,9 @@ class Settings:
     def base_url(self) -> str:
         if self.values["public_url"]:
             return self.values["public_url"].rstrip("/")
-        return f"http://{self.values['host']}:{self.values['port']}"
+        host = self.values["host"]
+        # An IPv6 address in a URL goes in brackets, or its colons read as the port's.
+        return f"http://[{host}]:{self.values['port']}" if ":" in host else f"http://{host}:{self.values['port']}"
 
     def replace(self, **changes: Any) -> Settings:
         return load_settings(overrides={**self.values, **changes}, environ={})

@@ -371,3 +371,13 @@ def test_serve_on_an_address_of_another_machine_fails(data):
     assert result.stderr.splitlines() == [
         "Este computador não tem o endereço 192.0.2.1: use em --host um dos endereços dele, 127.0.0.1, ou 0.0.0.0 para todos."
     ]
+
+
+@pytest.mark.parametrize(("host", "url"), [
+    ("127.0.0.1", "http://127.0.0.1:8000"),
+    ("::1", "http://[::1]:8000"),
+    ("::", "http://[::]:8000"),
+])
+def test_base_url_brackets_ipv6_host(host, url):
+    """The console address that serve --demo prints and the media links sent to N8N start with base_url."""
+    assert load_settings(overrides={"host": host, "port": 8000}, environ={}).base_url == url
