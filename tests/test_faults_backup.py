@@ -12,6 +12,8 @@ import sys
 import httpx
 import pytest
 
+from hotelbot.datadir import DataDir
+from hotelbot.services.backup import BackupError, create_backup
 from tests.support.db import eventually, rows
 from tests.support.faults import SteadySender, deliveries, sized
 from tests.support.server import launch
@@ -196,3 +198,29 @@ async def test_scheduled_backups_rotate(server, tmp_path, server_settings):
     restored = restore(server, backups[-1], tmp_path / "from-schedule", passphrase=None)
     assert restored.returncode == 0
     assert integrity(tmp_path / "from-schedule" / "hotelbot.db") == "ok"
+
+
+async def test_backup_abandoned_when_master_key_changes(server, tmp_path):
+    """secrets rotate and --finish while the database is copied leave a copy the secrets file no longer opens."""
+    server.stop()
+    backup_file = tmp_path / "rotated.backup"
+    rotations: list[subprocess.CompletedProcess] = []
+
+    def rotate_once(stage: str, _fraction: float) -> None:
+        if stage == "database" and not rotations:
+            rotations.append(hotelbot(server.env, "secrets", "rotate"))
+            rotations.append(hotelbot(server.env, "secrets", "rotate", "--finish"))
+
+    with pytest.raises(BackupError) as raised:
+        create_backup(DataDir(server.data_dir), backup_file, progress=rotate_once)
+    again = hotelbot(server.env, "backup", "--to", str(backup_file))
+
+    assert [rotation.returncode for rotation in rotations] == [0, 0]
+    assert str(raised.value) == (
+        "The master key changed during the backup (hotelbot secrets rotate ran): run the backup again."
+    )
+    assert again.returncode == 0, again.stderr
+    restored = restore(server, backup_file, tmp_path / "restored", passphrase=None)
+    assert restored.returncode == 0, restored.stderr
+    doctor = hotelbot({**server.env, "HOTELBOT_DATA_DIR": str(tmp_path / "restored")}, "doctor")
+    assert "A chave mestra abre os segredos de todos os tenants." in doctor.stdout

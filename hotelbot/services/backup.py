@@ -129,6 +129,12 @@ def _copy_database(source: Path, target: Path, progress: Progress) -> None:
     progress("database", 1.0)
 
 
+def _master_keys(secrets_content: bytes) -> tuple[str | None, list[str]]:
+    """Return the master key and the previous ones that a secrets file's content names."""
+    content = json.loads(secrets_content)
+    return content.get("masterKey"), content.get("oldMasterKeys", [])
+
+
 def _media_files(data_dir: DataDir) -> Iterator[Path]:
     if data_dir.media.is_dir():
         yield from (path for path in sorted(data_dir.media.rglob("*")) if path.is_file() and not path.name.endswith(".part"))
@@ -142,7 +148,14 @@ def create_backup(data_dir: DataDir, destination: Path, passphrase: str | None =
 
     with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".backup-") as scratch:
         database_copy = Path(scratch) / "hotelbot.db"
+        keys_before = _master_keys(data_dir.secrets_file.read_bytes())
         _copy_database(data_dir.database, database_copy, progress)
+        secrets_content = data_dir.secrets_file.read_bytes()
+        if _master_keys(secrets_content) != keys_before:
+            # After secrets rotate and --finish, the copy may hold tenant secrets sealed under a key that the
+            # secrets file no longer contains, so the backup would restore without its tenants' tokens.
+            logger.error("Master key changed during the backup of %s; backup abandoned", data_dir.root)
+            raise BackupError("The master key changed during the backup (hotelbot secrets rotate ran): run the backup again.")
         with contextlib.closing(sqlite3.connect(database_copy)) as connection:
             messages = connection.execute("SELECT count(*) FROM messages").fetchone()[0]
         media = list(_media_files(data_dir))
@@ -151,7 +164,9 @@ def create_backup(data_dir: DataDir, destination: Path, passphrase: str | None =
         archive_path = Path(scratch) / "backup.tar.gz"
         with tarfile.open(archive_path, "w:gz") as archive:
             archive.add(database_copy, "hotelbot.db")
-            archive.add(data_dir.secrets_file, "secrets.json")
+            secrets_info = archive.gettarinfo(data_dir.secrets_file, "secrets.json")
+            secrets_info.size = len(secrets_content)
+            archive.addfile(secrets_info, io.BytesIO(secrets_content))
             for number, path in enumerate(media, start=1):
                 archive.add(path, "media/" + str(path.relative_to(data_dir.media)))
                 progress("media", number / len(media))
