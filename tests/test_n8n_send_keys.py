@@ -43,7 +43,7 @@ async def new_guest(shared: Shared, http, tenant: TenantInfo | None = None) -> s
     return phone
 
 
-async def send(shared: Shared, http, body: dict, key: str | None, path: str = "/n8n/send-text",
+async def send(shared: Shared, http, body: dict, key: str | bytes | None, path: str = "/n8n/send-text",
                tenant: TenantInfo | None = None):
     headers = {"X-API-Key": (tenant or shared.server.tenant).api_key}
     if key is not None:
@@ -186,6 +186,7 @@ async def test_longest_key_accepted(shared, http):
     ("", "Deve ter pelo menos 1 caractere(s)."),
     ("k" * 101, "Deve ter no máximo 100 caractere(s)."),
     ("a\tb", "Não pode conter quebras de linha nem caracteres de controle."),
+    ("reserva-ç".encode(), "Deve conter só letras, dígitos, pontuação e espaços ASCII."),
 ])
 async def test_bad_key_refused_before_anything_is_sent(shared, http, key, message):
     phone = await new_guest(shared, http)

@@ -42,6 +42,9 @@ def idempotency_key() -> str | None:
                   "params": {"max_length": IDEMPOTENCY_KEY_MAX}, "limit": IDEMPOTENCY_KEY_MAX}
     elif forbidden_character(key) is not None:
         detail = {"message": "Must not contain line breaks or control characters.", "params": {}}
+    elif not key.isascii():
+        # HTTP header values carry no declared encoding; an ASCII key reads the same in every client.
+        detail = {"message": "Must contain only ASCII letters, digits, punctuation and spaces.", "params": {}}
     else:
         return key
     raise ValidationFailed(details=[{"field": IDEMPOTENCY_HEADER, **detail}])
