@@ -107,7 +107,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Queue worker threads reserved for media downloads."),
     Setting("forward_max_waiting", 1000, _positive_int, "forwards",
             "First attempts of forwards kept in memory while N8N is slow; later ones wait on disk "
-            "until the sweep queues them."),
+            "until half of these are done."),
     Setting("forward_workers", 8, _positive_int, "threads",
             "Queue worker threads reserved for forwards to N8N, which wait for its answer; "
             "a slow N8N holds back only other forwards."),

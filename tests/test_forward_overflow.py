@@ -1,4 +1,4 @@
-"""Forwards past the in-memory limit wait on disk and go through the queue once N8N responds again."""
+"""Forwards past the in-memory limit wait on disk and start from there as soon as N8N catches up."""
 
 from __future__ import annotations
 
@@ -10,18 +10,19 @@ import pytest
 
 from tests.support.db import eventually, rows
 from tests.support.fakes import Reply
-from tests.support.webhooks import new_wamid, text_message
+from tests.support.webhooks import execute, new_wamid, text_message
 
 
 @pytest.fixture
 def server_settings() -> dict:
-    return {"forward_workers": 1, "forward_max_waiting": 2, "forward_timeout": 15, "sweep_interval": 1}
+    # The sweep would queue forwards left on disk only after 10 minutes: here the refill must.
+    return {"forward_workers": 1, "forward_max_waiting": 2, "forward_timeout": 15, "sweep_interval": 600}
 
 
-async def test_overflow_forwards_go_through_sweep(server, http, n8n):
+async def test_overflow_forwards_start_from_disk(server, http, n8n):
     gate = threading.Event()
     n8n.handler = lambda request: Reply(200, {"ok": True}) if gate.wait(15) else Reply(504)
-    wamids = [new_wamid() for _ in range(5)]
+    wamids = [new_wamid() for _ in range(12)]
 
     for index, wamid in enumerate(wamids):
         response = await server.post_webhook(http, text_message(f"Pedido {index}", wa_id=f"55118{index:08d}", wamid=wamid))
@@ -29,9 +30,31 @@ async def test_overflow_forwards_go_through_sweep(server, http, n8n):
     await asyncio.to_thread(n8n.wait_for, 1)
     await eventually(lambda: "forwards are waiting for N8N" in server.log())
     gate.set()
-    forwarded = await asyncio.to_thread(n8n.wait_for, 5)
-    await eventually(lambda: rows(server, "SELECT count(*) AS n FROM messages WHERE forward_state = 'DONE'") == [{"n": 5}])
+    forwarded = await asyncio.to_thread(n8n.wait_for, 12)
+    await eventually(lambda: rows(server, "SELECT count(*) AS n FROM messages WHERE forward_state = 'DONE'") == [{"n": 12}])
 
     keys = collections.Counter(request.headers["idempotency-key"] for request in forwarded)
     assert keys == {wamid: 1 for wamid in wamids}
     assert rows(server, "SELECT count(*) AS n FROM messages WHERE forward_state = 'PENDING'") == [{"n": 0}]
+    assert "Forwards waiting on disk are all started again" in server.log()
+    assert "Unfinished forward work without a job queued again" not in server.log()
+
+
+async def test_many_pending_forwards_at_start_each_sent_once(server, http, n8n):
+    """The start-up pass fills the in-memory places; the refill starts the rest, each forward once."""
+    wamids = [new_wamid() for _ in range(12)]
+    for index, wamid in enumerate(wamids):
+        response = await server.post_webhook(http, text_message(f"Reserva {index}", wa_id=f"55117{index:08d}", wamid=wamid))
+        assert response.status_code == 200
+    await asyncio.to_thread(n8n.wait_for, 12)
+    await eventually(lambda: rows(server, "SELECT count(*) AS n FROM messages WHERE forward_state = 'DONE'") == [{"n": 12}])
+    server.stop()
+    execute(server, "UPDATE messages SET forward_state = 'PENDING'")
+
+    server.start()
+
+    forwarded = await asyncio.to_thread(n8n.wait_for, 24)
+    await eventually(lambda: rows(server, "SELECT count(*) AS n FROM messages WHERE forward_state = 'DONE'") == [{"n": 12}])
+    keys = collections.Counter(request.headers["idempotency-key"] for request in forwarded)
+    assert keys == {wamid: 2 for wamid in wamids}
+    assert "Forwards waiting on disk are all started again" in server.log()

@@ -36,37 +36,87 @@ class FirstForwards:
     ``forward_state`` stays PENDING until N8N accepts it, so after a crash
     the start-up pass sends it. At most ``forward_workers`` first attempts
     run at once.
+
+    At most ``forward_max_waiting`` attempts wait in memory. Past that (N8N
+    slower than the guests), new messages stay PENDING on disk, and once half
+    the waiting attempts are done, a refill reads the oldest of them from the
+    database and starts their attempts, until none is left on disk.
     """
 
     def __init__(self, runtime: Any) -> None:
         self._runtime = runtime
         self._slots = asyncio.Semaphore(runtime.settings.forward_workers)
         self._tasks: set[asyncio.Task] = set()
+        # Ids of the messages whose first attempt is in self._tasks.
+        self._message_ids: set[str] = set()
         self._max_waiting = runtime.settings.forward_max_waiting
+        # True while messages wait on disk for a refill; set on overflow, cleared by the refill that empties the disk.
         self._overflowing = False
+        self._refilling = False
+        # Set by start() while overflowing, so a refill reading the disk meanwhile looks again.
+        self._missed = False
 
     def start(self, tenant_id: str, message_id: str) -> None:
-        """Start the first attempt of a message's forward; call on the loop right after the commit.
-
-        Past ``forward_max_waiting`` attempts in memory (N8N slower than the guests), the
-        message stays PENDING on disk and the sweep queues its forward job.
-        """
+        """Start the first attempt of a message's forward; call on the loop right after the commit."""
+        if self._overflowing:
+            self._missed = True
+            self._maybe_refill()
+            return
         if len(self._tasks) >= self._max_waiting:
-            if not self._overflowing:
-                logger.warning(
-                    "%d forwards are waiting for N8N; message %s (tenant %s) and later ones go to the queue's sweep",
-                    len(self._tasks), message_id, tenant_id,
-                )
+            logger.warning(
+                "%d forwards are waiting for N8N; message %s (tenant %s) and later ones wait on disk until half are done",
+                len(self._tasks), message_id, tenant_id,
+            )
             self._overflowing = True
             return
-        if self._overflowing:
-            logger.info("Forwards are keeping up with N8N again (%d waiting)", len(self._tasks))
-            self._overflowing = False
 
-        payload = {"tenantId": tenant_id, "messageId": message_id}
+        self._launch({"tenantId": tenant_id, "messageId": message_id})
+
+    def _launch(self, payload: dict[str, Any]) -> None:
+        message_id = payload["messageId"]
         task = asyncio.get_running_loop().create_task(self._attempt(payload), name=f"forward-{message_id}")
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._message_ids.add(message_id)
+        task.add_done_callback(lambda done: self._finished(done, message_id))
+
+    def _finished(self, task: asyncio.Task, message_id: str) -> None:
+        self._tasks.discard(task)
+        self._message_ids.discard(message_id)
+        if self._overflowing:
+            self._maybe_refill()
+
+    def _maybe_refill(self) -> None:
+        """Start a refill when messages wait on disk and half the in-memory places are free."""
+        if self._refilling or len(self._tasks) > self._max_waiting // 2 or not self._runtime.jobs.accepting:
+            return
+        self._refilling = True
+        self._runtime.spawn(self._refill(), "forward-refill")
+
+    async def _refill(self) -> None:
+        """Start the first attempts of the oldest messages left PENDING on disk, up to the free places."""
+        try:
+            while self._runtime.jobs.accepting:
+                self._missed = False
+                room = self._max_waiting - len(self._tasks)
+                # Messages with an attempt in memory or a job in the queue are PENDING too; read past them.
+                async with self._runtime.db.read() as connection:
+                    rows = await message_store.select_pending_forwards(connection, room + len(self._message_ids) + 100)
+                candidates = [
+                    {"tenantId": row["tenant_id"], "messageId": row["id"]} for row in rows
+                    if row["id"] not in self._message_ids
+                    and not self._runtime.jobs.has_job(FORWARD_JOB, {"tenantId": row["tenant_id"], "messageId": row["id"]})
+                ]
+                for payload in candidates[:room]:
+                    self._launch(payload)
+                if len(candidates) <= room and not self._missed:
+                    self._overflowing = False
+                    logger.info("Forwards waiting on disk are all started again (%d waiting for N8N)", len(self._tasks))
+                    return
+                if len(self._tasks) > self._max_waiting // 2:
+                    # The rest wait for the next refill, when half of these are done.
+                    return
+        finally:
+            self._refilling = False
 
     async def wait(self) -> None:
         """Wait for the first attempts under way (each is bounded by the forward timeout)."""

@@ -122,8 +122,10 @@ async def pop_early_statuses(connection: aiosqlite.Connection, tenant_id: str, w
     return rows
 
 
-async def select_pending_forwards(connection: aiosqlite.Connection) -> list[dict]:
+async def select_pending_forwards(connection: aiosqlite.Connection, limit: int = -1) -> list[dict]:
+    """Return ``{id, tenant_id}`` of messages waiting for their N8N forward, oldest first; all of them by default."""
     return await fetch_all(
         connection,
-        "SELECT id, tenant_id FROM messages WHERE forward_state = 'PENDING' ORDER BY created_at",
+        "SELECT id, tenant_id FROM messages WHERE forward_state = 'PENDING' ORDER BY created_at, received_at LIMIT ?",
+        (limit,),
     )
