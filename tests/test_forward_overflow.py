@@ -58,3 +58,33 @@ async def test_many_pending_forwards_at_start_each_sent_once(server, http, n8n):
     keys = collections.Counter(request.headers["idempotency-key"] for request in forwarded)
     assert keys == {wamid: 2 for wamid in wamids}
     assert "Forwards waiting on disk are all started again" in server.log()
+
+
+OUTAGE_SETTINGS = {"forward_workers": 1, "forward_max_waiting": 2, "forward_timeout": 15, "sweep_interval": 600, "retry_delay": 60}
+
+
+@pytest.mark.parametrize("server_settings", [OUTAGE_SETTINGS])
+async def test_refill_passes_retrying_forwards(server, http, n8n, server_settings):
+    """More messages wait for their retry than one page of the refill contains, and the later ones still start."""
+    gate = threading.Event()
+    failing = [new_wamid() for _ in range(150)]
+    later = [new_wamid() for _ in range(5)]
+    rejected = set(failing)
+
+    def answer(request):
+        gate.wait(15)
+        return Reply(500) if request.headers["idempotency-key"] in rejected else Reply(200, {"ok": True})
+
+    n8n.handler = answer
+    for index, wamid in enumerate(failing + later):
+        response = await server.post_webhook(http, text_message(f"Pedido {index}", wa_id=f"55116{index:08d}", wamid=wamid))
+        assert response.status_code == 200
+    await asyncio.to_thread(n8n.wait_for, 1)
+    gate.set()
+
+    await asyncio.to_thread(n8n.wait_for, len(later), lambda request: request.headers["idempotency-key"] in later)
+    await eventually(lambda: rows(server, "SELECT count(*) AS n FROM messages WHERE forward_state = 'DONE'") == [{"n": 5}])
+    keys = collections.Counter(request.headers["idempotency-key"] for request in n8n.requests)
+    # Each failed message waits 60 s for attempt 2, so every key was sent once.
+    assert keys == {wamid: 1 for wamid in failing + later}
+    assert "Unfinished forward work without a job queued again" not in server.log()

@@ -22,6 +22,8 @@ from hotelbot.storage.database import fetch_one
 logger = logging.getLogger(__name__)
 
 FORWARD_JOB = "forward"
+# Rows a refill reads beyond its free places and the attempts in memory, for messages with a job in the queue.
+REFILL_PAGE_EXTRA = 100
 ASSISTANT_UNAVAILABLE = "Assistant unavailable: the message could not be delivered to N8N."
 NO_ASSISTANT = "No AI assistant is set up for this hotel (no N8N URL): a person answers."
 
@@ -97,18 +99,8 @@ class FirstForwards:
         try:
             while self._runtime.jobs.accepting:
                 self._missed = False
-                room = self._max_waiting - len(self._tasks)
-                # Messages with an attempt in memory or a job in the queue are PENDING too; read past them.
-                async with self._runtime.db.read() as connection:
-                    rows = await message_store.select_pending_forwards(connection, room + len(self._message_ids) + 100)
-                candidates = [
-                    {"tenantId": row["tenant_id"], "messageId": row["id"]} for row in rows
-                    if row["id"] not in self._message_ids
-                    and not self._runtime.jobs.has_job(FORWARD_JOB, {"tenantId": row["tenant_id"], "messageId": row["id"]})
-                ]
-                for payload in candidates[:room]:
-                    self._launch(payload)
-                if len(candidates) <= room and not self._missed:
+                emptied = await self._start_from_disk(self._max_waiting - len(self._tasks))
+                if emptied and not self._missed:
                     self._overflowing = False
                     logger.info("Forwards waiting on disk are all started again (%d waiting for N8N)", len(self._tasks))
                     return
@@ -117,6 +109,33 @@ class FirstForwards:
                     return
         finally:
             self._refilling = False
+
+    async def _start_from_disk(self, room: int) -> bool:
+        """Start up to ``room`` of the oldest PENDING forwards, and return whether no other is left on disk.
+
+        Messages with an attempt in memory or a job in the queue are PENDING
+        too. After an N8N outage every failed message waits for its retry, so
+        the pages go on past them to the end of the table.
+        """
+        started = 0
+        after = None
+        while self._runtime.jobs.accepting:
+            page = room + len(self._message_ids) + REFILL_PAGE_EXTRA
+            async with self._runtime.db.read() as connection:
+                rows = await message_store.select_pending_forwards(connection, page, after)
+            # Checked and started without awaiting in between, so a job queued meanwhile is seen.
+            for row in rows:
+                payload = {"tenantId": row["tenant_id"], "messageId": row["id"]}
+                if row["id"] in self._message_ids or self._runtime.jobs.has_job(FORWARD_JOB, payload):
+                    continue
+                if started == room:
+                    return False
+                self._launch(payload)
+                started += 1
+            if len(rows) < page:
+                return True
+            after = (rows[-1]["created_at"], rows[-1]["received_at"], rows[-1]["id"])
+        return False
 
     async def wait(self) -> None:
         """Wait for the first attempts under way (each is bounded by the forward timeout)."""

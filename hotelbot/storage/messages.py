@@ -122,10 +122,24 @@ async def pop_early_statuses(connection: aiosqlite.Connection, tenant_id: str, w
     return rows
 
 
-async def select_pending_forwards(connection: aiosqlite.Connection, limit: int = -1) -> list[dict]:
-    """Return ``{id, tenant_id}`` of messages waiting for their N8N forward, oldest first; all of them by default."""
+async def select_pending_forwards(
+    connection: aiosqlite.Connection, limit: int = -1, after: tuple[str, str, str] | None = None
+) -> list[dict]:
+    """Return ``{id, tenant_id, created_at, received_at}`` of messages waiting for their N8N forward, oldest first.
+
+    All of them by default; ``after`` (the ``created_at``, ``received_at`` and
+    ``id`` of the last row of a previous page) starts past that row.
+    """
+    if after is None:
+        return await fetch_all(
+            connection,
+            "SELECT id, tenant_id, created_at, received_at FROM messages WHERE forward_state = 'PENDING'"
+            " ORDER BY created_at, received_at, id LIMIT ?",
+            (limit,),
+        )
     return await fetch_all(
         connection,
-        "SELECT id, tenant_id FROM messages WHERE forward_state = 'PENDING' ORDER BY created_at, received_at LIMIT ?",
-        (limit,),
+        "SELECT id, tenant_id, created_at, received_at FROM messages WHERE forward_state = 'PENDING'"
+        " AND (created_at, received_at, id) > (?, ?, ?) ORDER BY created_at, received_at, id LIMIT ?",
+        (*after, limit),
     )
