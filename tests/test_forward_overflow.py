@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import sqlite3
 import threading
 
 import pytest
@@ -88,3 +89,36 @@ async def test_refill_passes_retrying_forwards(server, http, n8n, server_setting
     # Each failed message waits 60 s for attempt 2, so every key was sent once.
     assert keys == {wamid: 1 for wamid in failing + later}
     assert "Unfinished forward work without a job queued again" not in server.log()
+
+
+SWEEPING_SETTINGS = {"forward_workers": 1, "forward_max_waiting": 2, "forward_timeout": 15, "sweep_interval": 0.5}
+
+
+@pytest.mark.parametrize("server_settings", [SWEEPING_SETTINGS])
+async def test_refill_skips_forward_being_queued(server, http, n8n, server_settings):
+    """A refill skips a forward whose job the sweep is still writing to the queue's file."""
+    gate = threading.Event()
+    n8n.handler = lambda request: Reply(200, {"ok": True}, delay=0.5) if gate.wait(15) else Reply(504)
+    wamids = [new_wamid() for _ in range(6)]
+    for index, wamid in enumerate(wamids):
+        response = await server.post_webhook(http, text_message(f"Quarto {index}", wa_id=f"55115{index:08d}", wamid=wamid))
+        assert response.status_code == 200
+    await asyncio.to_thread(n8n.wait_for, 1)
+
+    # A write lock on the queue's file blocks the sweep's job for the oldest forward on disk until the COMMIT.
+    queue_file = sqlite3.connect(server.data_dir / "queue.db", timeout=5, isolation_level=None)
+    try:
+        queue_file.execute("BEGIN IMMEDIATE")
+        await asyncio.sleep(1.2)
+        gate.set()
+        await asyncio.sleep(0.7)
+        queue_file.execute("COMMIT")
+    finally:
+        queue_file.close()
+
+    await asyncio.to_thread(n8n.wait_for, len(wamids))
+    await eventually(lambda: rows(server, "SELECT count(*) AS n FROM messages WHERE forward_state = 'DONE'") == [{"n": 6}])
+    await asyncio.sleep(1)
+    keys = collections.Counter(request.headers["idempotency-key"] for request in n8n.requests)
+    assert keys == {wamid: 1 for wamid in wamids}
+    assert "Unfinished forward work without a job queued again" in server.log()

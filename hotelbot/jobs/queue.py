@@ -188,18 +188,42 @@ class JobQueue:
         Another process (the CLI) may queue jobs too: the server's workers find
         them within ``WAIT_SECONDS``.
         """
-        kind = self._kinds.get(name)
-        task = self._tasks[kind.pool if kind is not None else KIND_POOLS.get(name, MAIN_POOL)]
-        if delay:
-            task.schedule(args=(name, payload, attempt), delay=delay, priority=priority)
-        else:
-            task(name, payload, attempt, priority=priority)
-        with self._counts_lock:
-            self._queued[job_key(name, payload)] += 1
+        self._count_queued(job_key(name, payload))
+        self._write(name, payload, attempt, delay, priority)
 
     async def enqueue_async(self, name: str, payload: dict[str, Any], *, priority: int = 0) -> None:
-        """Queue job ``name`` from the event loop without blocking it."""
-        await asyncio.to_thread(self.enqueue, name, payload, priority=priority)
+        """Queue job ``name`` from the event loop without blocking it.
+
+        The job counts for :meth:`has_job` before this awaits, so code on the
+        loop that checks it meanwhile does not start the same work.
+        """
+        self._count_queued(job_key(name, payload))
+        await asyncio.to_thread(self._write, name, payload, 1, None, priority)
+
+    def _count_queued(self, key: str) -> None:
+        # Counted before the write, because a worker may take the job before the write returns.
+        with self._counts_lock:
+            self._queued[key] += 1
+
+    def _write(self, name: str, payload: dict[str, Any], attempt: int, delay: float | None, priority: int) -> None:
+        """Write a job counted by :meth:`_count_queued` to Huey's file, and uncount it when the write fails."""
+        kind = self._kinds.get(name)
+        task = self._tasks[kind.pool if kind is not None else KIND_POOLS.get(name, MAIN_POOL)]
+        try:
+            if delay:
+                task.schedule(args=(name, payload, attempt), delay=delay, priority=priority)
+            else:
+                task(name, payload, attempt, priority=priority)
+        except BaseException:
+            self._uncount_queued(job_key(name, payload))
+            raise
+
+    def _uncount_queued(self, key: str) -> None:
+        with self._counts_lock:
+            if self._queued[key] > 0:
+                self._queued[key] -= 1
+            if not self._queued[key]:
+                del self._queued[key]
 
     def backoff_delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Return the delay before attempt ``attempt + 1``: exponential with ±25 % jitter, at least ``retry_after``."""
