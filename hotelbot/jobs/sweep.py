@@ -51,6 +51,9 @@ async def sweep_once(runtime: Any) -> int:
             break
         if runtime.jobs.has_job(kind, payload):
             continue
+        if kind == "forward" and runtime.forwards.holds(payload["messageId"]):
+            # A first attempt created but not started yet is not counted by has_job.
+            continue
         await runtime.jobs.enqueue_async(kind, payload, priority=priority)
         logger.warning("Unfinished %s work without a job queued again: %s", kind, payload)
         queued += 1

@@ -58,8 +58,16 @@ class FirstForwards:
         # Set by start() while overflowing, so a refill reading the disk meanwhile looks again.
         self._missed = False
 
+    def holds(self, message_id: str) -> bool:
+        """Whether a first attempt of this message's forward is waiting or running in memory."""
+        return message_id in self._message_ids
+
     def start(self, tenant_id: str, message_id: str) -> None:
         """Start the first attempt of a message's forward; call on the loop right after the commit."""
+        payload = {"tenantId": tenant_id, "messageId": message_id}
+        if message_id in self._message_ids or self._runtime.jobs.has_job(FORWARD_JOB, payload):
+            # A refill, running while the caller awaited, already started it.
+            return
         if self._overflowing:
             self._missed = True
             self._maybe_refill()
@@ -72,7 +80,7 @@ class FirstForwards:
             self._overflowing = True
             return
 
-        self._launch({"tenantId": tenant_id, "messageId": message_id})
+        self._launch(payload)
 
     def _launch(self, payload: dict[str, Any]) -> None:
         message_id = payload["messageId"]
