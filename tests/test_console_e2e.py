@@ -19,7 +19,15 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Locator, Page, Route, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Route,
+    async_playwright,
+    expect,
+)
 
 from tests.support.attendants import Api, guest_writes, phone
 from tests.support.browser import (
@@ -186,6 +194,12 @@ async def post_status(api: Api, wamid: str, status: str) -> None:
     value["statuses"][0]["id"] = wamid
     response = await api.server.post_webhook(api.http, payload, api.tenant)
     assert response.status_code == 200, response.text
+
+
+async def decoded_width(image: Locator) -> int:
+    """Return the width in pixels of an <img> once the browser has decoded its file."""
+    await image.evaluate("(img) => img.decode()")
+    return await image.evaluate("(img) => img.naturalWidth")
 
 
 async def send_reply(page: Page, text: str) -> Locator:
@@ -675,8 +689,7 @@ async def test_photo_and_voice_note_render(server, api, graph, http, browser, co
     await open_chat(page, conversation_id)
     image = page.locator("[data-test=message][data-type=IMAGE] [data-test=message-image]")
     await expect(image).to_be_visible()
-    await image.evaluate("(img) => img.decode()")
-    assert await image.evaluate("(img) => img.naturalWidth") == 64
+    assert await decoded_width(image) == 64
 
     audio = page.locator("[data-test=message][data-type=AUDIO] [data-test=message-audio]")
     await expect(audio).to_have_count(1)
@@ -705,13 +718,12 @@ async def test_expired_media_link_refreshed(server, api, graph, browser, context
     await asyncio.sleep(max(0.0, expires + 0.5 - time.time()))
 
     async with page.expect_response(lambda response: "/messages/" in response.url and response.request.method == "GET") as read:
-        # The browser asks for the file again, as a lazily loaded image does when scrolled into view.
+        # The browser requests the file again, as a lazily loaded image does when scrolled into view.
         await image.evaluate("(img) => { img.src = img.src + '&again=1'; }")
 
     assert (await read.value).status == 200
     await expect(image).not_to_have_attribute("src", re.compile(f"expires={expires}"))
-    await image.evaluate("(img) => img.decode()")
-    assert await image.evaluate("(img) => img.naturalWidth") == 64
+    assert await decoded_width(image) == 64
     log.assert_clean(allowed=(re.compile(r"status of 401 .*/api/media/.*&again=1\)$"),))
 
 
@@ -734,8 +746,7 @@ async def test_attach_photo_with_caption(server, api, graph, browser, contexts):
     await expect(page.locator("[data-test=composer-attachment]")).to_be_hidden()
     await expect(page.locator("[data-test=composer-input]")).to_have_value("")
     image = sent.locator("[data-test=message-image]")
-    await image.evaluate("(img) => img.decode()")
-    assert await image.evaluate("(img) => img.naturalWidth") == 48
+    assert await decoded_width(image) == 48
     uploads = [request for request in graph.requests if request.method == "POST" and request.path.endswith("/media")]
     assert len(uploads) == 1
     assert jpeg(48) in uploads[0].body
@@ -784,7 +795,7 @@ async def test_closed_today_counts_from_hotel_midnight(server, browser, contexts
 
     after = dt.datetime.now(zone)
     midnights = {
-        moment.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        moment.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
         for moment in (before, after)
     }
     closed_since = [parse_qs(urlsplit(url).query)["closedSince"][0] for url in urls if "closedSince=" in url]

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.db import eventually, rows
 from tests.support.fakes import Reply
-from tests.support.webhooks import execute, new_wamid, text_message
+from tests.support.webhooks import execute, new_wamid, post_from_guests
 
 
 @pytest.fixture
@@ -25,9 +25,7 @@ async def test_overflow_forwards_start_from_disk(server, http, n8n):
     n8n.handler = lambda request: Reply(200, {"ok": True}) if gate.wait(15) else Reply(504)
     wamids = [new_wamid() for _ in range(12)]
 
-    for index, wamid in enumerate(wamids):
-        response = await server.post_webhook(http, text_message(f"Pedido {index}", wa_id=f"55118{index:08d}", wamid=wamid))
-        assert response.status_code == 200
+    await post_from_guests(server, http, wamids, "Pedido", "55118")
     await asyncio.to_thread(n8n.wait_for, 1)
     await eventually(lambda: "forwards are waiting for N8N" in server.log())
     gate.set()
@@ -44,9 +42,7 @@ async def test_overflow_forwards_start_from_disk(server, http, n8n):
 async def test_many_pending_forwards_at_start_each_sent_once(server, http, n8n):
     """The start-up pass fills the in-memory places; the refill starts the rest, each forward once."""
     wamids = [new_wamid() for _ in range(12)]
-    for index, wamid in enumerate(wamids):
-        response = await server.post_webhook(http, text_message(f"Reserva {index}", wa_id=f"55117{index:08d}", wamid=wamid))
-        assert response.status_code == 200
+    await post_from_guests(server, http, wamids, "Reserva", "55117")
     await asyncio.to_thread(n8n.wait_for, 12)
     await eventually(lambda: rows(server, "SELECT count(*) AS n FROM messages WHERE forward_state = 'DONE'") == [{"n": 12}])
     server.stop()
@@ -77,9 +73,7 @@ async def test_refill_passes_retrying_forwards(server, http, n8n, server_setting
         return Reply(500) if request.headers["idempotency-key"] in rejected else Reply(200, {"ok": True})
 
     n8n.handler = answer
-    for index, wamid in enumerate(failing + later):
-        response = await server.post_webhook(http, text_message(f"Pedido {index}", wa_id=f"55116{index:08d}", wamid=wamid))
-        assert response.status_code == 200
+    await post_from_guests(server, http, failing + later, "Pedido", "55116")
     await asyncio.to_thread(n8n.wait_for, 1)
     gate.set()
 
@@ -100,9 +94,7 @@ async def test_refill_skips_forward_being_queued(server, http, n8n, server_setti
     gate = threading.Event()
     n8n.handler = lambda request: Reply(200, {"ok": True}, delay=0.5) if gate.wait(15) else Reply(504)
     wamids = [new_wamid() for _ in range(6)]
-    for index, wamid in enumerate(wamids):
-        response = await server.post_webhook(http, text_message(f"Quarto {index}", wa_id=f"55115{index:08d}", wamid=wamid))
-        assert response.status_code == 200
+    await post_from_guests(server, http, wamids, "Quarto", "55115")
     await asyncio.to_thread(n8n.wait_for, 1)
 
     # A write lock on the queue's file blocks the sweep's job for the oldest forward on disk until the COMMIT.

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.db import eventually, rows
 from tests.support.fakes import Reply
-from tests.support.webhooks import new_wamid, text_message
+from tests.support.webhooks import new_wamid, post_from_guests
 
 
 @pytest.fixture
@@ -24,9 +24,7 @@ async def test_sigterm_skips_waiting_forwards(server, http, n8n):
     n8n.handler = lambda request: Reply(200, {"ok": True}) if gate.wait(15) else Reply(504)
     wamids = [new_wamid() for _ in range(4)]
 
-    for index, wamid in enumerate(wamids):
-        response = await server.post_webhook(http, text_message(f"Pedido {index}", wa_id=f"55117{index:08d}", wamid=wamid))
-        assert response.status_code == 200
+    await post_from_guests(server, http, wamids, "Pedido", "55117")
     await asyncio.to_thread(n8n.wait_for, 1)
     await http.aclose()
     server.process.send_signal(signal.SIGTERM)

@@ -73,3 +73,11 @@ def insert_outbound(server: Any, tenant_id: str, conversation_id: str, wamid: st
         (message_id, tenant_id, conversation_id, status, wamid, json.dumps({"type": "N8N"}), stamp, stamp, stamp),
     )
     return message_id
+
+
+async def post_from_guests(server: Any, http: Any, wamids: list[str], text: str, phone_prefix: str) -> None:
+    """Post one text webhook per wamid, each from its own guest (``phone_prefix`` and the index), and check each 200."""
+    for index, wamid in enumerate(wamids):
+        payload = text_message(f"{text} {index}", wa_id=f"{phone_prefix}{index:08d}", wamid=wamid)
+        response = await server.post_webhook(http, payload)
+        assert response.status_code == 200
