@@ -6,8 +6,8 @@ import asyncio
 import hashlib
 import json
 import os
-import stat
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -334,7 +334,7 @@ def test_user_invalid_role_rejected(data, tenant_id):
     assert "ADMIN" in result.stderr
 
 
-def test_data_dir_that_is_a_file_fails_without_traceback(tmp_path):
+def test_init_data_dir_is_file(tmp_path):
     not_a_directory = tmp_path / "hotelbot-data"
     not_a_directory.write_text("not a directory")
 
@@ -347,7 +347,7 @@ def test_data_dir_that_is_a_file_fails_without_traceback(tmp_path):
 
 
 @pytest.mark.parametrize(("family", "host"), [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")])
-def test_serve_on_a_port_in_use_fails_without_traceback(data, family, host):
+def test_serve_port_in_use(data, family, host):
     with socket.socket(family) as taken:
         taken.bind((host, 0))
         taken.listen()

@@ -113,7 +113,7 @@ def test_server_not_running(demo_server):
 
 
 def test_webhook_refusal_reported(demo_server):
-    """A server whose demo tenant has another app secret responds with 401; the command says so and fails."""
+    """A server whose demo tenant has another app secret responds with 401; the command prints that status and fails."""
     demo_file = demo_server.data_dir / "demo.json"
     demo = json.loads(demo_file.read_text())
     demo_file.write_text(json.dumps({**demo, "appSecret": "not-the-app-secret"}))

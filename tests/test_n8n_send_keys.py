@@ -213,8 +213,8 @@ async def test_unauthenticated_send_with_key_refused(shared, http):
 
 def undeliverable(fallback: Handler) -> Handler:
     """Return a Graph API handler that rejects every send as Meta does for a number without WhatsApp."""
-    refusal = {"error": {"message": "(#131026) Message undeliverable", "type": "OAuthException", "code": 131026}}
-    return lambda request: Reply(400, refusal) if request.path.endswith("/messages") else fallback(request)
+    meta_error = {"error": {"message": "(#131026) Message undeliverable", "type": "OAuthException", "code": 131026}}
+    return lambda request: Reply(400, meta_error) if request.path.endswith("/messages") else fallback(request)
 
 
 async def test_repeat_of_rejected_send_fails(shared, http):

@@ -16,7 +16,7 @@ import jwt
 import pytest
 import socketio
 
-from hotelbot.realtime.sockets import _RefusedRequestLog
+from hotelbot.realtime.sockets import _ClientErrorLog
 from tests.support.db import eventually, rows, wait_until
 from tests.support.fakes import load_fixture
 from tests.support.server import ServerProcess, launch, running_server
@@ -300,9 +300,9 @@ def test_poll_for_unknown_session_logged_as_warning(tmp_path, graph, n8n):
 
     assert response.status_code == 400
     assert response.json() == "Invalid session stale-session-id"
-    refused = [line for line in server.log().splitlines() if "Invalid session stale-session-id" in line]
-    assert len(refused) == 1
-    assert " WARNING engineio.server: " in refused[0]
+    rejected = [line for line in server.log().splitlines() if "Invalid session stale-session-id" in line]
+    assert len(rejected) == 1
+    assert " WARNING engineio.server: " in rejected[0]
     assert " ERROR " not in server.log()
 
 
@@ -365,7 +365,7 @@ async def test_malformed_packets_logged_as_warnings(socket_server, http):
 
 def test_real_failures_still_logged_as_errors(caplog):
     """A ValueError from this server's code, or any other exception, keeps its ERROR line and traceback."""
-    engine_log = _RefusedRequestLog(logging.getLogger("tests.engineio"))
+    engine_log = _ClientErrorLog(logging.getLogger("tests.engineio"))
 
     try:
         json.loads("{")  # Raised with this test's frame on the stack, as an error in a socket handler would be.

@@ -51,7 +51,7 @@ async def sweep_once(runtime: Any) -> int:
             break
         if runtime.jobs.has_job(kind, payload):
             continue
-        if kind == "forward" and runtime.forwards.holds(payload["messageId"]):
+        if kind == "forward" and runtime.forwards.has_attempt(payload["messageId"]):
             # A first attempt created but not started yet is not counted by has_job.
             continue
         await runtime.jobs.enqueue_async(kind, payload, priority=priority)

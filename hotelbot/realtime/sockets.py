@@ -51,7 +51,7 @@ def _malformed_packet(error: BaseException | None, tb: TracebackType | None = No
     return True
 
 
-class _RefusedRequestLog(logging.LoggerAdapter):
+class _ClientErrorLog(logging.LoggerAdapter):
     """engine.io's log, with the requests it refuses and the packets it cannot decode recorded as warnings.
 
     engine.io logs each request it refuses with a 400 through ``error``: a poll for a session that ended with a
@@ -116,7 +116,7 @@ class RealtimeServer:
             async_mode="asgi",
             cors_allowed_origins=self._origin_allowed,
             logger=False,
-            engineio_logger=_RefusedRequestLog(engine_log),
+            engineio_logger=_ClientErrorLog(engine_log),
         )
         self._authenticate: Authenticator | None = None
         self._conversation_exists: ConversationCheck | None = None

@@ -58,8 +58,8 @@ class FirstForwards:
         # Set by start() while overflowing, so a refill reading the disk meanwhile looks again.
         self._missed = False
 
-    def holds(self, message_id: str) -> bool:
-        """Whether a first attempt of this message's forward is waiting or running in memory."""
+    def has_attempt(self, message_id: str) -> bool:
+        """Return whether a first attempt of this message's forward is waiting or running in memory."""
         return message_id in self._message_ids
 
     def start(self, tenant_id: str, message_id: str) -> None:

@@ -144,7 +144,7 @@ async def send(
 
     message = result.message
     if result.status_code == 200 and message["status"] == "FAILED":
-        # The first send answered with this error; a retry answering 200 would pass for a delivered reply.
+        # The first send got this error. A 200 for its retry would read as a delivered reply.
         logger.info("N8N repeated the key of message %s, which failed (tenant %s)", message["id"], tenant_id)
         raise outbound.rejection(message)
     logger.info(

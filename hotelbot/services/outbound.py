@@ -241,7 +241,7 @@ def _sender_actor(request: OutboundRequest) -> audit.Actor:
 
 
 def _same_send(earlier: dict[str, Any], conversation_id: str, request: OutboundRequest) -> bool:
-    """Whether ``request`` is for the message ``earlier`` already holds: same conversation, same Graph API body."""
+    """Return whether ``request`` matches the stored message ``earlier``: the same conversation and Graph API body."""
     stored_body = json.loads(earlier["metadata"] or "{}").get("graphBody")
     # Compared as stored, through JSON, so that a tuple in the new body equals the list it became.
     return earlier["conversation_id"] == conversation_id and stored_body == json.loads(json.dumps(request.graph_body))
